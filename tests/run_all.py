@@ -14,7 +14,8 @@ def notebooks():
 def run_nb(nb, flags):
     t = time.time()
     cmd = [str(BIN/'nbdev_test'), '--path', str(nb), '--n_workers', '0'] + (['--flags', flags] if flags else [])
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}  # notebooks run side by side
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     return nb, r.returncode == 0, time.time() - t, (r.stdout + r.stderr)[-6000:]
 
 def run_pytest(args):

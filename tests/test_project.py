@@ -1,0 +1,38 @@
+"""Cross-cutting checks of the project itself: the exported library matches the notebooks, the package builds."""
+import filecmp, shutil, subprocess, sys, zipfile
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+def test_export_is_idempotent(tmp_path):
+    "nbdev_export on a copy of the notebooks reproduces nsnquant/ byte for byte (the notebooks are the source)."
+    for p in ('nbs', 'nsnquant', 'settings.ini', 'setup.py'):
+        src = ROOT/p
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path/p)
+    r = subprocess.run([str(BIN/'nbdev_export')], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    mine = sorted(p.relative_to(ROOT/'nsnquant') for p in (ROOT/'nsnquant').rglob('*.py'))
+    theirs = sorted(p.relative_to(tmp_path/'nsnquant') for p in (tmp_path/'nsnquant').rglob('*.py'))
+    assert mine == theirs
+    diff = [str(p) for p in mine if (ROOT/'nsnquant'/p).read_bytes() != (tmp_path/'nsnquant'/p).read_bytes()]
+    assert not diff, f"nbdev_export changes {diff}: run nbdev_export and commit"
+
+def test_every_module_has_a_notebook():
+    exported = {p.stem for p in (ROOT/'nsnquant').glob('*.py')} - {'__init__', '_modidx'}
+    text = ''.join(p.read_text() for p in (ROOT/'nbs').rglob('*.ipynb'))
+    for m in exported: assert f'default_exp {m}' in text, m
+
+def test_wheel_contains_codebooks(tmp_path):
+    "`pip wheel .` builds, and the wheel ships the codebooks with their checksums."
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    whl, = tmp_path.glob('nsnquant-*.whl')
+    names = zipfile.ZipFile(whl).namelist()
+    for f in ('nsnquant/codebooks/checksums.json', 'nsnquant/codebooks/nsn1b_finetuned.safetensors',
+              'nsnquant/codebooks/nsn2b_finetuned.safetensors', 'nsnquant/cli.py'):
+        assert f in names, f
+    meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
+    assert 'nsnquant = nsnquant.cli:main' in meta.replace('nsnquant=nsnquant', 'nsnquant = nsnquant')
