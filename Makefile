@@ -31,8 +31,10 @@ test: $(STAMP)
 test-nbs: $(STAMP)
 	$(VPY) tests/run_all.py --no-pytest
 
+# executes the run-all notebook; `nsnquant paper --preset ... --out ...` does the same from an installed package
 paper: $(STAMP)
-	$(VPY) -m nsnquant.cli paper --preset $(PRESET) --out $(OUT) $(if $(MODEL),--model $(MODEL),)
+	NSNQUANT_PRESET=$(PRESET) NSNQUANT_OUT=$(abspath $(OUT)) NSNQUANT_MODEL=$(MODEL) $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+	  nbs/99_paper.ipynb --output-dir $(OUT) --output 99_paper.executed.ipynb --ExecutePreprocessor.timeout=-1
 
 docs: $(STAMP)
 	$(VPY) tests/build_docs.py

@@ -299,6 +299,15 @@ def rope_for(model_or_config) -> ModelRoPE:
     return ModelRoPE(types.SimpleNamespace(model=types.SimpleNamespace(rotary_emb=rot)))
 
 # %% ../nbs/05_cache.ipynb #0f7b7842
+def _per_layer(q, n:int, name:str):
+    "A list of `n` per-layer quantizers from one quantizer, a list, or None."
+    if q is None: return None
+    if isinstance(q, (list, tuple)):
+        if len(q) != n: raise ValueError(f"`{name}` has {len(q)} entries for a model with {n} layers")
+        return list(q)
+    return [q] * n
+
+# %% ../nbs/05_cache.ipynb #956c3702
 class NSNQuantCache(Cache):
     """A transformers `Cache` holding NSNQuant-packed KV blocks per layer and batch row.
     Prefill attention runs in full precision unless `quantized_prefill`; decoding sees dequantized blocks (or, with
@@ -310,7 +319,7 @@ class NSNQuantCache(Cache):
                  window:int=0, # most recent tokens always kept in full precision (beyond the incomplete block)
                  quantized_prefill:bool=False, # prefill attention sees quantized K/V (perplexity protocol)
                  randomized:bool=False, seed:int=0, # randomized Hadamard signs
-                 key_quantizer=None, value_quantizer=None, # override the quantizers (e.g. `IdentityQuantizer`)
+                 key_quantizer=None, value_quantizer=None, # override the quantizers (e.g. `IdentityQuantizer`): one, or one per layer
                  attention:str='dequant', # decode steps: 'dequant' (dequantize, then SDPA) or 'fused' (kernels on the packed blocks)
                  **quantizer_kwargs): # passed to `NSNQuantizer` (ablation switches, codebook)
         model = config if hasattr(config, 'config') and hasattr(config, 'forward') else None
@@ -321,16 +330,18 @@ class NSNQuantCache(Cache):
             if v < 0: raise ValueError(f"`{n}` must be >= 0, got `{v}`")
         rope = rope_for(model if model is not None else config)     # fails first for models without RoPE
         mk = lambda: NSNQuantizer(bits, spec['head_dim'], block, randomized=randomized, seed=seed, **quantizer_kwargs)
-        kq, vq = key_quantizer or mk(), value_quantizer or mk()
-        if kq.block != vq.block: raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
+        n = spec['num_layers']
+        kqs, vqs = _per_layer(key_quantizer, n, 'key_quantizer') or [mk()] * n, _per_layer(value_quantizer, n, 'value_quantizer') or [mk()] * n
+        if any(k.block != v.block for k, v in zip(kqs, vqs)): raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
+        kq, vq = kqs[0], vqs[0]
         if attention not in ('dequant', 'fused'): raise ValueError(f"`attention` must be 'dequant' or 'fused', got `{attention}`")
         self.rope = rope
         self.config, self.bits, self.spec, self.kq, self.vq = config, bits, spec, kq, vq
         self.quantized_prefill = quantized_prefill
         self.attention = attention
         if (quantized_prefill or attention == 'fused') and model is not None: use_nsnquant_attention(model)
-        layers = [NSNQuantLayer(kq, vq, self.rope, sink, window, quantized_prefill, cache=self, attention=attention,
-                                num_kv_heads=spec['num_kv_heads'], head_dim=spec['head_dim']) for _ in range(spec['num_layers'])]
+        layers = [NSNQuantLayer(k, v, self.rope, sink, window, quantized_prefill, cache=self, attention=attention,
+                                num_kv_heads=spec['num_kv_heads'], head_dim=spec['head_dim']) for k, v in zip(kqs, vqs)]
         super().__init__(layers=layers)
 
     def __repr__(self):

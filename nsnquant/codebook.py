@@ -7,7 +7,7 @@ __all__ = ['TRAIN_DEFAULTS', 'CODEBOOK_KINDS', 'nearest', 'kmeans', 'encode_vect
            'train_codebook', 'codebook_metrics', 'codebook_dir', 'codebook_filename', 'save_codebooks', 'load_codebook',
            'rate_distortion_table', 'plot_rate_distortion']
 
-# %% ../nbs/02_codebook.ipynb #d4fca861
+# %% ../nbs/02_codebook.ipynb #70d9e4a6
 import hashlib, importlib.resources, json, math, time
 from pathlib import Path
 import torch
@@ -16,7 +16,7 @@ from torch import Tensor
 import safetensors.torch
 from tqdm import tqdm
 
-# %% ../nbs/02_codebook.ipynb #4de7dcaa
+# %% ../nbs/02_codebook.ipynb #5dae0e6a
 def _gen(seed:int)->torch.Generator: return torch.Generator().manual_seed(seed)
 
 def nearest(x:Tensor, # [..., dim] vectors to quantize
@@ -33,7 +33,7 @@ def nearest(x:Tensor, # [..., dim] vectors to quantize
         out[i:i + chunk] = torch.addmm(c2, flat[i:i + chunk], cb.T, alpha=-2).argmin(-1)
     return out.view(x.shape[:-1])
 
-# %% ../nbs/02_codebook.ipynb #83d173d6
+# %% ../nbs/02_codebook.ipynb #c740a66f
 def _sqdist(x, c, x2): return (x2 - 2 * (x @ c) + c @ c).clamp_(min=0)
 
 def _kmeans_pp(x, k, g):
@@ -47,7 +47,7 @@ def _kmeans_pp(x, k, g):
         d2 = torch.minimum(d2, _sqdist(x, c[j], x2))
     return c
 
-# %% ../nbs/02_codebook.ipynb #4690c0df
+# %% ../nbs/02_codebook.ipynb #1aa67f86
 def kmeans(x:Tensor, # [n, dim] training samples
            k:int=256, # number of centroids
            iters:int=50, # maximum Lloyd iterations (stops early when the assignment is stable)
@@ -69,7 +69,7 @@ def kmeans(x:Tensor, # [n, dim] training samples
             c[empty] = x[far]
     return c
 
-# %% ../nbs/02_codebook.ipynb #871502b7
+# %% ../nbs/02_codebook.ipynb #601ddc85
 def _check_bits(bits):
     if bits not in (1, 2): raise ValueError(f"`bits` must be 1 or 2, got `bits`=`{bits!r}`")
 
@@ -85,7 +85,7 @@ def _unpack_signs(signs:Tensor)->Tensor: # [..., n] uint8 -> [..., 8n] bool (Tru
     bits = (signs[..., None].to(torch.int32) >> torch.arange(8, device=signs.device, dtype=torch.int32)) & 1
     return bits.bool().flatten(-2)
 
-# %% ../nbs/02_codebook.ipynb #f1bb3a0b
+# %% ../nbs/02_codebook.ipynb #f033bc61
 def encode_vectors(h:Tensor, # [..., d] with d % 8 == 0
                    cb:Tensor, # [256, 8] codebook (magnitudes when bits=2)
                    bits:int, # 1 or 2
@@ -111,7 +111,7 @@ def decode_vectors(idx:Tensor, # [..., d/8] uint8 codeword indices
         raise ValueError(f"`signs` must match `idx` shape `{tuple(idx.shape)}` at bits=2, got `{None if signs is None else tuple(signs.shape)}`")
     return torch.where(_unpack_signs(signs), -q, q)
 
-# %% ../nbs/02_codebook.ipynb #8f4ab90e
+# %% ../nbs/02_codebook.ipynb #ae8ef5a7
 def finetune_codebook(cb:Tensor, # [256, 8] starting codebook (magnitudes when bits=2)
                       bits:int, # 1 or 2
                       steps:int=500, # Adam steps, each on a fresh batch
@@ -139,7 +139,7 @@ def finetune_codebook(cb:Tensor, # [256, 8] starting codebook (magnitudes when b
             with torch.no_grad(): w.clamp_(min=0)
     return w.detach().clone()
 
-# %% ../nbs/02_codebook.ipynb #7c2f117f
+# %% ../nbs/02_codebook.ipynb #05bf8d96
 TRAIN_DEFAULTS = dict(n_samples=2**20, iters=50, finetune_steps=500, batch=8192, lr=1e-2, d=128)
 
 def train_codebook(bits:int, # 1 or 2
@@ -159,7 +159,7 @@ def train_codebook(bits:int, # 1 or 2
                            seed=seed + 1000, progress=progress)
     return {'kmeans': km, 'finetuned': ft}
 
-# %% ../nbs/02_codebook.ipynb #daf8548d
+# %% ../nbs/02_codebook.ipynb #6670c6be
 def codebook_metrics(cb:Tensor, # [256, 8] codebook
                      bits:int, # 1 or 2
                      n:int=65536, # fresh head vectors to quantize
@@ -174,7 +174,7 @@ def codebook_metrics(cb:Tensor, # [256, 8] codebook
     return dict(bits=bits, mse=err(torch.ones(n)), mse_adaptive=err(hh / hq), mse_ls=err(hq / qq),
                 cos=(hq / (hh * qq).sqrt()).mean().item(), shannon=2.0 ** (-2 * bits))
 
-# %% ../nbs/02_codebook.ipynb #149f591f
+# %% ../nbs/02_codebook.ipynb #c7bc7ccf
 CODEBOOK_KINDS = ('kmeans', 'finetuned')
 
 def codebook_dir()->Path:
@@ -195,7 +195,7 @@ def _safetensors_bytes(cb:Tensor, meta:dict)->bytes:
     h += b' ' * (-len(h) % 8)  # the header is padded with spaces to 8-byte alignment
     return len(h).to_bytes(8, 'little') + h + data
 
-# %% ../nbs/02_codebook.ipynb #f4feb12e
+# %% ../nbs/02_codebook.ipynb #9d2dafdc
 _CACHE = {}
 
 def save_codebooks(trained:dict, # {'kmeans': cb, 'finetuned': cb}, as from `train_codebook`
@@ -221,7 +221,7 @@ def save_codebooks(trained:dict, # {'kmeans': cb, 'finetuned': cb}, as from `tra
     _CACHE.clear()
     return paths
 
-# %% ../nbs/02_codebook.ipynb #459ade4c
+# %% ../nbs/02_codebook.ipynb #930d1a8f
 _REGEN = "regenerate it with `nsnquant.codebook.train_codebook` + `save_codebooks` (or run nbs/02_codebook.ipynb)"
 
 def _read_verified(p:Path)->bytes:
@@ -236,7 +236,7 @@ def _read_verified(p:Path)->bytes:
                          f"recorded in `{ck_path}`; {_REGEN}")
     return data
 
-# %% ../nbs/02_codebook.ipynb #6846a364
+# %% ../nbs/02_codebook.ipynb #fdd840d0
 def load_codebook(bits:int, # 1 or 2
                   kind:str='finetuned', # 'kmeans' or 'finetuned'
                   path:Path|str|None=None, # a codebook file or a directory holding one (default: shipped)
@@ -259,26 +259,28 @@ def load_codebook(bits:int, # 1 or 2
         _CACHE[key] = cb.float()
     return _CACHE[key].clone()
 
-# %% ../nbs/02_codebook.ipynb #08468e64
+# %% ../nbs/02_codebook.ipynb #eba10980
 def rate_distortion_table(n:int=65536, # fresh head vectors per codebook
                          )->list: # rows of `codebook_metrics` plus 'kind', for bits 1, 2 x kmeans, finetuned
     "Metrics of the shipped codebooks on fresh N(0,1) data."
     return [dict(kind=kind, **codebook_metrics(load_codebook(b, kind), b, n=n)) for b in (1, 2) for kind in CODEBOOK_KINDS]
 
 def plot_rate_distortion(rows:list, # from `rate_distortion_table`
-                        ): # matplotlib Figure: MSE vs bits with D(R) = 2^-2R, and mean cosine
-    "Plot per-element MSE against the Shannon bound, and mean cosine, per codebook kind."
+                        ): # matplotlib Figure: MSE vs bits with D(R) = 2^-2R, and mean cosine per codebook
+    "Plot per-element MSE against the Shannon bound, and the mean cosine, per codebook kind."
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     R = torch.linspace(0.5, 2.5, 100)
     ax1.plot(R, 2 ** (-2 * R), 'k--', label='Shannon bound $2^{-2R}$')
-    for kind, mk in zip(CODEBOOK_KINDS, 'os'):
+    for i, (kind, mk) in enumerate(zip(CODEBOOK_KINDS, 'os')):
         rs = [r for r in rows if r['kind'] == kind]
-        ax1.plot([r['bits'] for r in rs], [r['mse'] for r in rs], mk + '-', label=f'{kind} (raw)')
-        ax1.plot([r['bits'] for r in rs], [r['mse_ls'] for r in rs], mk + ':', label=f'{kind} (LS scale)')
-        ax2.plot([r['bits'] for r in rs], [r['cos'] for r in rs], mk + '-', label=kind)
+        bits = [r['bits'] for r in rs]
+        ax1.plot(bits, [r['mse'] for r in rs], mk + '-', color=f'C{i}', label=f'{kind} (raw)')
+        ax1.plot(bits, [r['mse_ls'] for r in rs], mk + ':', color=f'C{i}', mfc='none', label=f'{kind} (LS scale)')
+        bars = ax2.bar([b + (i - .5) * .35 for b in bits], [r['cos'] for r in rs], .35, color=f'C{i}', label=kind)
+        ax2.bar_label(bars, fmt='%.4f', fontsize=8)
     ax1.set(yscale='log', xlabel='bits per element', ylabel='MSE per element', title='Distortion on fresh N(0,1)')
-    ax2.set(xlabel='bits per element', ylabel='mean cos(h, ĥ)', title='Direction preserved', xticks=[1, 2])
-    for ax in (ax1, ax2): ax.grid(alpha=.3); ax.legend(fontsize=8)
+    ax2.set(ylim=(0.75, 1), xlabel='bits per element', ylabel='mean cos(h, ĥ)', title='Direction preserved', xticks=[1, 2])
+    for ax in (ax1, ax2): ax.grid(alpha=.3); ax.legend(fontsize=8, loc='lower right' if ax is ax2 else 'upper right')
     fig.tight_layout(); plt.close(fig)
     return fig

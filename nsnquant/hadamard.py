@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['fwht', 'paley_matrix', 'hadamard_factor', 'hadamard_transform', 'hadamard_matrix', 'random_signs', 'Hadamard']
 
-# %% ../nbs/01_hadamard.ipynb #6efea51b
+# %% ../nbs/01_hadamard.ipynb #734fd60f
 import functools, math, operator
 import torch
 from torch import Tensor
 
-# %% ../nbs/01_hadamard.ipynb #99778d67
+# %% ../nbs/01_hadamard.ipynb #d9a74e79
 def _is_pow2(n:int)->bool: return n > 0 and n & (n - 1) == 0
 
 def _compute_dtype(x:Tensor)->torch.dtype: return torch.promote_types(x.dtype, torch.float32)
@@ -34,7 +34,7 @@ def fwht(x:Tensor, # [..., d] with d a power of two, floating dtype
         y, h = torch.stack((y[:, :, 0] + y[:, :, 1], y[:, :, 0] - y[:, :, 1]), dim=2), 2*h
     return (y.reshape(x.shape) / math.sqrt(d)).to(x.dtype)
 
-# %% ../nbs/01_hadamard.ipynb #f6eff490
+# %% ../nbs/01_hadamard.ipynb #8f03569c
 def _is_prime(n:int)->bool: return n >= 2 and all(n % q for q in range(2, math.isqrt(n) + 1))
 
 @functools.lru_cache(maxsize=None)
@@ -53,7 +53,7 @@ def paley_matrix(m:int, # order, m - 1 a prime congruent to 3 mod 4
     "Paley I Hadamard matrix (unnormalized) of order `m`."
     return _paley(m).clone()
 
-# %% ../nbs/01_hadamard.ipynb #3c53ab02
+# %% ../nbs/01_hadamard.ipynb #d33c86a8
 def _paley_order(m:int)->bool: return m % 4 == 0 and _is_prime(m - 1)
 
 def _factor(d:int):
@@ -73,7 +73,7 @@ def hadamard_factor(d:int, # transform size
                      f"(m = 12, 20, 24, 44, 48, 60, ...); nearest supported sizes are {lo} and {hi} "
                      f"(pad the head dim to one of them)")
 
-# %% ../nbs/01_hadamard.ipynb #ccaaf0ae
+# %% ../nbs/01_hadamard.ipynb #23c78b09
 def hadamard_transform(x:Tensor, # [..., d] floating, d supported by `hadamard_factor`
                        transpose:bool=False, # apply H_d.T (the inverse) instead of H_d
                       )->Tensor: # [..., d] in `x`'s dtype: x @ H_d.T (x @ H_d when `transpose`)
@@ -92,7 +92,7 @@ def hadamard_matrix(d:int, # matrix size, supported by `hadamard_factor`
     hadamard_factor(d)
     return hadamard_transform(torch.eye(d)).T.contiguous()
 
-# %% ../nbs/01_hadamard.ipynb #a68ae6e4
+# %% ../nbs/01_hadamard.ipynb #4b8274bc
 def random_signs(d:int, # vector length
                  seed:int=0, # seed of the torch.Generator that draws the signs
                 )->Tensor: # [d] float32 of +-1
@@ -101,7 +101,7 @@ def random_signs(d:int, # vector length
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 2, (d,), generator=g).float() * 2 - 1
 
-# %% ../nbs/01_hadamard.ipynb #04947c1e
+# %% ../nbs/01_hadamard.ipynb #d1480619
 class Hadamard:
     "Orthonormal rotation Q = H_d D of the last dim (D = random signs when `randomized`); math in float32."
     def __init__(self,
