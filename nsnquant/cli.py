@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, time
 
 # %% auto #0
-__all__ = ['cmd_paper', 'cmd_generate', 'main']
+__all__ = ['cmd_eval', 'cmd_paper', 'cmd_generate', 'main']
 
 # %% ../nbs/10_cli.ipynb #f5327982
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +29,23 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument('--items', default=None, help='comma-separated item names (default: all)')
     pp.add_argument('--force', action='store_true', help='recompute cached results')
     pp.set_defaults(fn=cmd_paper)
+    ev = sub.add_parser('eval', help='perplexity of KV-cache quantization methods (NSNQuant and baselines) on corpora')
+    ev.add_argument('--model', default='smollm2', help='"smollm2" (embedded, offline), a hub id or a local path')
+    ev.add_argument('--methods', default='fp16,nsn-2,nsn-1,kivi-2,kivi-1,cq-4c9b,cq-8c10b', help='comma-separated method names')
+    ev.add_argument('--data', default='pydoc,code', help='comma-separated corpora'); ev.add_argument('--windows', type=int, default=8)
+    ev.add_argument('--length', type=int, default=512); ev.add_argument('--protocol', type=int, default=1, choices=[1, 2])
+    ev.add_argument('--context', type=int, default=256); ev.add_argument('--decode', type=int, default=128)
+    ev.add_argument('--calib-corpus', default='pydoc'); ev.add_argument('--calib-tokens', type=int, default=8192)
+    ev.add_argument('--calib-iters', type=int, default=3); ev.add_argument('--out', help='write the results as JSON here')
+    ev.add_argument('--device', default='cpu'); ev.add_argument('--dtype', default='float32')
+    ev.add_argument('--no-progress', action='store_true')
+    ev.set_defaults(fn=cmd_eval)
     return p
+
+def cmd_eval(a):
+    "Perplexity table of KV-cache methods (implemented in `nsnquant.eval.cmd_eval`)."
+    from nsnquant.eval import cmd_eval
+    cmd_eval(a)  # returns None: the console script's `sys.exit(main())` then exits with status 0
 
 def cmd_paper(a):
     "Regenerate the paper items into `--out`."
@@ -61,7 +77,8 @@ def cmd_generate(a) -> dict:
     return res
 
 # %% ../nbs/10_cli.ipynb #740cd784
-def main(argv:list|None=None):
-    "Entry point of the `nsnquant` console script."
+def main(argv:list|None=None) -> int:
+    "Entry point of the `nsnquant` console script; returns the exit status (the subcommand's result is printed, not returned)."
     a = _parser().parse_args(argv)
-    return a.fn(a)
+    a.fn(a)
+    return 0

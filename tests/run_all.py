@@ -6,10 +6,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+def _skip_exec(nb:Path) -> bool:
+    "A notebook whose front matter says `skip_exec: true` (the run-all paper notebook: `make paper` runs it)."
+    import json
+    cells = json.loads(nb.read_text()).get('cells', [])
+    src = ''.join(cells[0].get('source', [])) if cells and cells[0].get('cell_type') in ('markdown', 'raw') else ''
+    return src.lstrip().startswith('---') and 'skip_exec: true' in src
+
 def notebooks():
-    "The notebooks nbdev_test runs: under nbs/, skipping names that start with `_` or `.`."
+    "The notebooks nbdev_test runs: under nbs/, skipping names that start with `_` or `.` and `skip_exec` notebooks."
     return sorted(p for p in (ROOT/'nbs').rglob('*.ipynb')
-                  if not any(part.startswith(('_', '.')) for part in p.relative_to(ROOT/'nbs').parts))
+                  if not any(part.startswith(('_', '.')) for part in p.relative_to(ROOT/'nbs').parts) and not _skip_exec(p))
 
 def run_nb(nb, flags):
     t = time.time()
