@@ -43,8 +43,6 @@ class IdentityQuantizer:
     def encode(self, x, positions=None, rope=None): return DensePacked(x.double(), roped=rope is not None)
     def decode(self, p, positions=None, rope=None): return p.x if rope is None else rope.apply(p.x, positions)
 
-NSNQuantizer.pre_rope = True
-
 # %% ../nbs/05_cache.ipynb #2876a5ab
 @dataclass
 class _Row:
@@ -191,16 +189,15 @@ def update(self:NSNQuantLayer, key_states:Tensor, value_states:Tensor, *args, **
                              "the cache needs consecutive positions per row")
         self.rows[b] = self._append(r, key_states[b, :, s:], value_states[b, :, s:])
     self.cumulative_length += T
-    if multi and not self.quantized_prefill:
-        return (key_states, value_states) if old is None else (torch.cat([old[0], key_states], -2), torch.cat([old[1], value_states], -2))
+    if multi:  # what the new tokens see in full precision: the view before this update, then themselves
+        fp = (key_states, value_states) if old is None else (torch.cat([old[0], key_states], -2), torch.cat([old[1], value_states], -2))
+        if not self.quantized_prefill: return fp
     if not multi and self.attention == 'fused':
         k, v = key_states.new_zeros(B, H, 0, D), value_states.new_zeros(B, H, 0, D)
         k._nsnquant = FusedView(self)
         return k, v
     k, v = self._view()
-    if spans is not None:
-        fk, fv = (key_states, value_states) if old is None else (torch.cat([old[0], key_states], -2), torch.cat([old[1], value_states], -2))
-        k._nsnquant = MixedView(fk, fv, *spans)
+    if spans is not None: k._nsnquant = MixedView(*fp, *spans)
     return k, v
 
 # %% ../nbs/05_cache.ipynb #455ec82f

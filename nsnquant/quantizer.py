@@ -89,6 +89,7 @@ class NSNQuantizer:
     """Calibration-free 1- or 2-bit vector quantizer for KV tokens (NSN + Hadamard + one N(0,1) codebook).
     Works on complete blocks of `block` tokens; the block mean is frozen when a block is packed. The switches turn
     individual components off for ablations, at the cost of quality (and, for `normalize1`/`shift`, fewer metadata bytes)."""
+    pre_rope = True  # keys are encoded before RoPE (caches hand it pre-RoPE keys, positions and the rotary embedding)
     def __init__(self, bits:int=2, head_dim:int=128, block:int=64, randomized:bool=False, seed:int=0,
                  codebook:Tensor|None=None, # [256, 8] override (e.g. the k-means-only codebook)
                  group:int=32, meta_bits:int|None=4, normalize1:bool=True, shift:bool=True, normalize2:bool=True,
