@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_eval(a):
     "Perplexity table of KV-cache methods (implemented in `nsnquant.eval.cmd_eval`)."
     from nsnquant.eval import cmd_eval
-    cmd_eval(a)  # returns None: the console script's `sys.exit(main())` then exits with status 0
+    return cmd_eval(a)
 
 def cmd_paper(a):
     "Regenerate the paper items into `--out`."
