@@ -32,16 +32,20 @@ __all__ = ['ANALYSIS_SIZES', 'NORMALITY_VIEWS', 'ABLATIONS', 'PASSKEY', 'LONGBEN
            'render_passkey', 'DatasetUnavailableError', 'hub_rows', 'normalize_answer', 'qa_f1', 'rouge_l',
            'rouge_l_words', 'classification_score', 'retrieval_score', 'count_score', 'code_sim', 'longbench_score',
            'longbench_eval', 'common_prefix', 'agreement_prompts', 'generation_agreement', 'compute_agreement',
-           'render_agreement', 'last_number', 'gsm8k_eval', 'mmlu_eval']
+           'render_agreement', 'last_number', 'gsm8k_eval', 'mmlu_eval', 'hub_reachable', 'compute_gsm8k_mmlu',
+           'render_gsm8k_mmlu', 'memory_throughput', 'plot_memory_throughput', 'compute_memory_throughput',
+           'render_memory_throughput']
 
 # %% ../nbs/12_analysis.ipynb #1b3954fa
 ANALYSIS_SIZES = {
-    'embedded': dict(kv_tokens=1024, embed_data=('pydoc', 'bible', 'code'), embed_points=300, passkey_lengths=(1024, 2048, 4096, 8192),
+    'embedded': dict(kv_tokens=1024, embed_data=('pydoc', 'bible', 'code'), embed_points=300, passkey_lengths=(1024, 2048, 4096),
                      passkey_depths=(0.1, 0.5, 0.9), passkey_trials=1, agreement_prompts=6, agreement_prompt_tokens=256,
-                     agreement_new_tokens=64, rd_samples=65536),
+                     agreement_new_tokens=64, rd_samples=65536, gsm8k_n=8, gsm8k_shots=4, mmlu_n=40,
+                     throughput_batches=(1, 4, 16), throughput_context=512, throughput_new_tokens=16, budget_gb=8., budget_context=4096),
     'paper': dict(kv_tokens=4096, embed_data=('wikitext2', 'c4', 'pydoc'), embed_points=1000, passkey_lengths=(2048, 4096, 8192),
                   passkey_depths=(0.1, 0.3, 0.5, 0.7, 0.9), passkey_trials=4, agreement_prompts=32, agreement_prompt_tokens=512,
-                  agreement_new_tokens=128, rd_samples=262144),
+                  agreement_new_tokens=128, rd_samples=262144, gsm8k_n=None, gsm8k_shots=8, mmlu_n=None,
+                  throughput_batches=(1, 8, 32, 64, 128), throughput_context=2048, throughput_new_tokens=64, budget_gb=80., budget_context=8192),
 }
 
 def analysis_config(cfg:dict) -> dict:
@@ -766,3 +770,96 @@ def mmlu_eval(model, tok, methods:tuple|None=None, n:int|None=None, shots:int=5,
             runs.append(dict(method=m, pred=int(logits[letters].argmax()), gold=int(r['answer'])))
     return dict(rows=[dict(method=m, accuracy=sum(x['pred'] == x['gold'] for x in rs) / len(rs), n=len(rs)) for m in methods
                       if (rs := [x for x in runs if x['method'] == m])], runs=runs)
+
+# %% ../nbs/12_analysis.ipynb #34a135c4
+def hub_reachable(host:str='huggingface.co', timeout:float=3.) -> bool:
+    "Whether a TCP connection to the hub opens within `timeout` seconds (offline machines skip the download retries)."
+    import socket
+    try: socket.create_connection((host, 443), timeout=timeout).close(); return True
+    except OSError: return False
+
+@item('tab4_gsm8k_mmlu', 'GSM8K (few-shot chain of thought) and MMLU (5-shot) exact-match accuracy by method, where the data is reachable (Table 4)', order=45)
+def compute_gsm8k_mmlu(cfg):
+    cfg = analysis_config(cfg); model, tok = model_for(cfg)
+    rows, dl = [], cfg.get('download')
+    if dl is None: dl = hub_reachable()
+    for bench, run in (('gsm8k', lambda: gsm8k_eval(model, tok, n=cfg['gsm8k_n'], shots=cfg['gsm8k_shots'], download=dl, progress=True)),
+                       ('mmlu', lambda: mmlu_eval(model, tok, n=cfg['mmlu_n'], download=dl, progress=True))):
+        try: rows += [dict(benchmark=bench, **r) for r in run()['rows']]
+        except DatasetUnavailableError as e: rows.append(dict(benchmark=bench, method='(all)', accuracy=None, n=0, status=f'data unavailable: {e}'))
+    return dict(rows=rows)
+
+@compute_gsm8k_mmlu.renderer
+def render_gsm8k_mmlu(res, out): return write_table(res['rows'], out, 'tab4_gsm8k_mmlu')
+
+# %% ../nbs/12_analysis.ipynb #6ac87249
+def _method_bits(method:str, model) -> float:
+    "Bits per element of a method's packed tokens (16 for fp16)."
+    if (b := _baselines()) is not None: return b.bits_per_element(method, model)
+    if method in ('fp16', 'identity'): return 16.
+    return NSNQuantizer(int(method[-1]), check_supported(model).head_dim).bits_per_element
+
+@torch.no_grad()
+def memory_throughput(model, tok, methods:tuple=('fp16', 'kivi-2', 'nsn-2', 'nsn-1'),
+                      batches:tuple=(1, 4, 16), # batch sizes measured
+                      context:int=512, new_tokens:int=16, # prompt tokens per row; greedy steps timed
+                      budget_gb:float=8., budget_context:int=4096, # the memory projection: KV budget beside fp16 weights, context
+                      data:str='pydoc', attention:str='fused') -> dict:
+    "Prefill time, decode step time and throughput, KV bits, and the largest batch that fits a memory budget (Fig. 4, Table 5)."
+    import time
+    from nsnquant.eval import kv_bits
+    if budget_context < context + new_tokens: raise ValueError(f"`budget_context` ({budget_context}) must be at least `context` + `new_tokens` ({context + new_tokens})")
+    s = check_supported(model); per_tok = 2 * s.num_layers * s.num_kv_heads * s.head_dim   # K/V elements per token
+    toks = load_tokens(data, tok, 'eval', max_tokens=max(batches) * context)
+    weights = 2 * sum(p.numel() for p in model.parameters())
+    rows, dev = [], model.device
+    for m in methods:
+        for b in batches:
+            ids = toks[:b * context].reshape(b, context).to(dev)
+            cache = method_cache(m, model, **({'attention': attention} if m.startswith('nsn') else {}))
+            sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+            t0 = time.perf_counter(); out = model(ids, cache=cache, use_cache=True); sync(); t1 = time.perf_counter()
+            nxt, steps = out.logits[:, -1:].argmax(-1), []
+            for _ in range(new_tokens):
+                ts = time.perf_counter(); out = model(nxt, cache=cache, use_cache=True); nxt = out.logits[:, -1:].argmax(-1); sync()
+                steps.append(time.perf_counter() - ts)
+            n = context + new_tokens; bits = kv_bits(cache)
+            seq = bits / 8 * per_tok * n                                                      # bytes of one sequence, measured
+            bpe = _method_bits(m, model)
+            proj = seq + (budget_context - n) * per_tok * bpe / 8                             # extra tokens are packed
+            step = sorted(steps)[len(steps) // 2]                                              # median step
+            rows.append(dict(method=m, batch=b, prefill_s=t1 - t0, decode_ms_per_step=1e3 * step, decode_tok_per_s=b / step,
+                             kv_bits_per_element=bits, kv_mb_per_seq=seq / 2**20, kv_mb_per_seq_at_budget_context=proj / 2**20,
+                             max_batch_at_budget=int(max(0., budget_gb * 2**30 - weights) // proj)))
+    return dict(rows=rows, context=context, new_tokens=new_tokens, budget_gb=budget_gb, budget_context=budget_context,
+                weights_gb=weights / 2**30, device=str(dev), threads=torch.get_num_threads())
+
+# %% ../nbs/12_analysis.ipynb #84bcaf22
+def plot_memory_throughput(res:dict):
+    "Left: KV memory at the budget context against batch size, with the budget; right: measured decode throughput against batch size."
+    import matplotlib.pyplot as plt
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    methods = list(dict.fromkeys(r['method'] for r in res['rows']))
+    for i, m in enumerate(methods):
+        rs = [r for r in res['rows'] if r['method'] == m]
+        mb, per = rs[0]['max_batch_at_budget'], rs[0]['kv_mb_per_seq_at_budget_context'] / 1024
+        bs = [2 ** k for k in range(0, max(1, (2 * mb).bit_length()))]
+        a1.plot(bs, [b * per for b in bs], '-', color=f'C{i}', label=f"{m} (max batch {mb})")
+        a1.plot([mb], [mb * per], 'o', color=f'C{i}')
+        a2.plot([r['batch'] for r in rs], [r['decode_tok_per_s'] for r in rs], 'os^vD'[i % 5] + '-', color=f'C{i}', label=m)
+    a1.axhline(res['budget_gb'] - res['weights_gb'], color='k', ls='--', lw=1, label=f"{res['budget_gb']:g} GB budget - weights")
+    a1.set_xscale('log', base=2); a1.set_yscale('log'); a1.set_xlabel('batch size'); a1.set_ylabel(f"KV cache at {res['budget_context']} tokens (GB)")
+    a2.set_xscale('log', base=2); a2.set_xlabel('batch size'); a2.set_ylabel('decode tokens / s (measured)')
+    a2.set_title(f"{res['device']}, {res['threads']} thread(s), context {res['context']}", fontsize=8)
+    a1.legend(fontsize=7); a2.legend(fontsize=7); fig.tight_layout()
+    return fig
+
+@item('fig4_memory_throughput', 'KV memory and the largest batch that fits a memory budget, prefill time and measured decode throughput by batch size (Fig. 4, Table 5)', order=48)
+def compute_memory_throughput(cfg):
+    cfg = analysis_config(cfg); model, tok = model_for(cfg)
+    return memory_throughput(model, tok, batches=cfg['throughput_batches'], context=cfg['throughput_context'], new_tokens=cfg['throughput_new_tokens'],
+                             budget_gb=cfg['budget_gb'], budget_context=cfg['budget_context'], data=cfg['data'][0])
+
+@compute_memory_throughput.renderer
+def render_memory_throughput(res, out):
+    return write_table(res['rows'], out, 'tab5_memory_throughput') + write_figure(plot_memory_throughput(res), out, 'fig4_memory_throughput')

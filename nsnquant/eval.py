@@ -16,8 +16,9 @@ from .data import load_tokens, windows
 from .models import load_model, load_tokenizer
 
 # %% auto #0
-__all__ = ['kv_bits', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results', 'cmd_eval',
-           'distribution_shift', 'plot_distribution_shift']
+__all__ = ['TABLE2_METHODS', 'kv_bits', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results',
+           'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
+           'compute_ppl_table', 'render_ppl_table', 'compute_distribution_shift', 'render_distribution_shift']
 
 # %% ../nbs/09_eval.ipynb #dcc3e490
 def _nll(logits:Tensor, # [1, T, V]
@@ -238,3 +239,67 @@ def plot_distribution_shift(rows:list, # from `distribution_shift`
     ax.set_title(title or 'Calibrated CQ vs calibration-free NSNQuant (hatched: out of distribution)', fontsize=9)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/09_eval.ipynb #d6389ed2
+from .paper import item, write_table, write_figure
+
+TABLE2_METHODS = ('fp16', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1')
+
+def ppl_rows(results:dict) -> list: # one row per method: method, bits_per_element, then `<dataset>_ppl` per dataset
+    "The rows of Table 2 from `evaluate` results (perplexity `None` where a method failed; its error is kept)."
+    rows = []
+    for m, info in results['methods'].items():
+        res = results['results'].get(m, {})
+        r = dict(method=m, bits_per_element=info.get('bits_per_element'))
+        for d in results['meta']['datasets']: r[f'{d}_ppl'] = res.get(d, {}).get('ppl')
+        errs = {d: v['error'] for d, v in res.items() if 'error' in v}
+        if errs or info.get('error'): r['error'] = info.get('error') or '; '.join(f'{d}: {e}' for d, e in errs.items())
+        rows.append(r)
+    return rows
+
+def plot_ppl_bits(rows:list, # from `ppl_rows`
+                  fp_name:str='fp16'):
+    "Perplexity against bits per element, one panel per dataset, log scale, full precision as a dashed line."
+    import matplotlib.pyplot as plt
+    ds = [k[:-4] for k in rows[0] if k.endswith('_ppl')]
+    fig, axs = plt.subplots(1, len(ds), figsize=(4.2 * len(ds), 3.4), squeeze=False)
+    fam = lambda m: m.rsplit('-', 1)[0] if m[-1].isdigit() else m.split('-')[0]
+    for ax, d in zip(axs[0], ds):
+        fams = list(dict.fromkeys(fam(r['method']) for r in rows if r['method'] != fp_name))
+        for i, f in enumerate(fams):
+            rs = sorted((r for r in rows if fam(r['method']) == f and r.get(f'{d}_ppl') and r['bits_per_element']), key=lambda r: r['bits_per_element'])
+            ax.plot([r['bits_per_element'] for r in rs], [r[f'{d}_ppl'] for r in rs], 'os^vD'[i % 5] + '-', color=f'C{i}', label=f)
+            for r in rs: ax.annotate(r['method'], (r['bits_per_element'], r[f'{d}_ppl']), fontsize=6, xytext=(3, 3), textcoords='offset points')
+        fp = next((r[f'{d}_ppl'] for r in rows if r['method'] == fp_name), None)
+        if fp: ax.axhline(fp, color='k', ls='--', lw=1, label=f'{fp_name} ({fp:.2f})')
+        ax.set_yscale('log'); ax.set_xlabel('bits per K/V element (measured)'); ax.set_ylabel('perplexity'); ax.set_title(d, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+@item('tab2_ppl', 'Perplexity of every method at 2 and 1 bits on the preset corpora (protocol 1), with the measured bits per element, and perplexity against bits (Table 2)', order=20)
+def compute_ppl_table(cfg):
+    from nsnquant.analysis import model_for
+    model, tok = model_for(cfg)
+    res = evaluate(model, list(cfg.get('table2_methods', TABLE2_METHODS)), cfg['data'], windows=cfg['windows'], length=cfg['length'],
+                   tokenizer=tok, progress=True, model_name=cfg['model'])
+    return dict(rows=ppl_rows(res), meta=res['meta'])
+
+@compute_ppl_table.renderer
+def render_ppl_table(res, out): return write_table(res['rows'], out, 'tab2_ppl') + write_figure(plot_ppl_bits(res['rows']), out, 'tab2_ppl')
+
+# %% ../nbs/09_eval.ipynb #a6be6b1f
+@item('fig1a_distribution_shift', 'CQ calibrated on one corpus and evaluated on both, against calibration-free NSNQuant at the same bit width (Fig. 1a)', order=10)
+def compute_distribution_shift(cfg):
+    from nsnquant.analysis import model_for
+    model, tok = model_for(cfg)
+    a, b = cfg['data'][:2]
+    return dict(rows=[r for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))
+                      for r in distribution_shift(model, a, b, cq=cq, nsn=nsn, windows=cfg.get('shift_windows', 4), length=cfg['length'], tokenizer=tok)
+                      if not (nsn == 'nsn-2' and r['method'] == 'fp16')])
+
+@compute_distribution_shift.renderer
+def render_distribution_shift(res, out):
+    one = [r for r in res['rows'] if r['method'] in ('fp16', 'cq-8c10b', 'nsn-1')]
+    return write_table(res['rows'], out, 'fig1a_distribution_shift') + write_figure(
+        plot_distribution_shift(one, title='CQ-8c10b (calibrated) vs NSNQuant-1 (no calibration); hatched: out of distribution'), out, 'fig1a_distribution_shift')
