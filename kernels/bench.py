@@ -12,7 +12,9 @@ Methods, all over the same synthetic layer (one attention layer, `--heads` KV he
   fp16 scale/min), dequantized with its own `decode` to the fp dtype, then the same SDPA (what the project's KIVI cache does).
 - `kivi2*`: the same layout with a lean unpack written here (shifts and one multiply-add), then SDPA: a fairer price of
   dequantize-then-attend at 2 bits. Neither is KIVI's own fused CUDA kernel.
-- `nsn2`, `nsn1`: `nsnquant.kernels.fused_decode_attention` on NSNQuant-packed blocks (2 and 1 bit).
+- `nsn2`, `nsn1`: `nsnquant.kernels.fused_decode_attention` on NSNQuant-packed blocks (2 and 1 bit); on a CPU the 1-bit path
+  uses the compiled loops of `nsnquant.kernels.cpu_kernels` when a C compiler is present (`cpu_compiled_loops` in the JSON; set
+  NSNQUANT_CPU_EXT=0 to measure without them).
 """
 import argparse, json, math, os, platform, statistics, sys, time
 from pathlib import Path
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from nsnquant.kernels import fused_decode_attention, triton_encode
+from nsnquant.kernels import fused_decode_attention, triton_encode, cpu_kernels
 from nsnquant.quantizer import NSNQuantizer, PackedKV
 from nsnquant.cache import NSNQuantLayer, _Row
 from nsnquant.models import StandardRoPE
@@ -175,8 +177,10 @@ def main(argv=None):
     name = device_name(dev)
     res = dict(device=name, torch=torch.__version__, threads=torch.get_num_threads(), fp_dtype=str(fp_dtype),
                config=dict(heads=a.heads, groups=a.groups, head_dim=a.head_dim, batch_context=a.batch_context),
-               path='triton' if gpu else 'torch', context=[], batch=[])
-    print(f"# {name} ({'Triton' if gpu else 'vectorized torch'} path, {torch.get_num_threads()} threads), "
+               path='triton' if gpu else 'torch', context=[], batch=[],
+               cpu_compiled_loops=None if gpu else cpu_kernels() is not None)
+    cpu_path = 'vectorized torch' + (', compiled 1-bit loops' if res['cpu_compiled_loops'] else '')
+    print(f"# {name} ({'Triton' if gpu else cpu_path} path, {torch.get_num_threads()} threads), "
           f"H_kv={a.heads} G={a.groups} d={a.head_dim}, fp={fp_dtype}", flush=True)
     res['encode_tokens_per_s'] = bench_encode(a, dev)
     print('encode, tokens/s (one layer, all KV heads):', {k: f'{v:,.0f}' for k, v in res['encode_tokens_per_s'].items()}, flush=True)

@@ -5,6 +5,7 @@
 # %% ../nbs/06_kernels.ipynb #5eec1da8
 from __future__ import annotations
 import math, os, types, weakref
+from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -20,8 +21,9 @@ from .quantizer import NSNQuantizer, PackedKV
 from .cache import NSNQuantLayer, _Row
 
 # %% auto #0
-__all__ = ['reference_decode_attention', 'rope_table', 'signed_codewords', 'torch_fused_decode_attention',
-           'triton_decode_attention', 'triton_encode', 'fused_decode_attention']
+__all__ = ['CPU_SOURCE', 'reference_decode_attention', 'rope_table', 'signed_codewords', 'cpu_kernels', 'scores_1bit',
+           'values_1bit', 'torch_fused_decode_attention', 'triton_decode_attention', 'triton_encode',
+           'fused_decode_attention']
 
 # %% ../nbs/06_kernels.ipynb #969a427c
 def _dequant_row(layer:NSNQuantLayer, r:_Row) -> tuple[Tensor, Tensor]:
@@ -70,17 +72,25 @@ def rope_table(rope, # the cache's rotary embedding (`ModelRoPE` or `StandardRoP
     return E
 
 # %% ../nbs/06_kernels.ipynb #fa52f8b1
-def _mean_scores(q:Tensor, # [H, G, D] post-RoPE queries
+def _mean_logits(q:Tensor, # [H, G, D] post-RoPE queries
                  mu:Tensor, # [H, c, D] block means (pre-RoPE)
                  E:Tensor, # [c, W, D] C | S rows of the blocks' positions
-                ) -> Tensor: # [H, G, c*W]: <q, RoPE_p(mu_b)> per token
+                 out:Tensor|None=None, # [c, H, G, W] to write into
+                ) -> Tensor: # [c, H, G, W]: <q, RoPE_p(mu_b)> per token, block-major
     "Query dot RoPE-rotated block mean for every token of `c` blocks, without rotating any mean."
     H, G, D = q.shape; c, W, _ = E.shape; h = D // 2
-    q1, q2 = q[:, :, None, :h], q[:, :, None, h:]
-    m1, m2 = mu[:, None, :, :h], mu[:, None, :, h:]
-    ab = torch.cat([q1 * m1 + q2 * m2, q2 * m1 - q1 * m2], -1)                 # [H, G, c, D]
-    s = torch.bmm(ab.permute(2, 0, 1, 3).reshape(c, H * G, D), E.transpose(1, 2))  # [c, H*G, W]
-    return s.view(c, H, G, W).permute(1, 2, 0, 3).reshape(H, G, c * W)
+    q1, q2 = q[None, :, :, :h], q[None, :, :, h:]
+    m = mu.transpose(0, 1)[:, :, None]; m1, m2 = m[..., :h], m[..., h:]
+    ab = q.new_empty(c, H, G, D); a, b = ab[..., :h], ab[..., h:]                   # a = q1 m1 + q2 m2, b = q2 m1 - q1 m2
+    torch.mul(q1, m1, out=a).addcmul_(q2, m2); torch.mul(q2, m1, out=b).addcmul_(q1, m2, value=-1)
+    out = out if out is not None else q.new_empty(c, H, G, W)
+    torch.bmm(ab.view(c, H * G, D), E.transpose(1, 2), out=out.view(c, H * G, W))
+    return out
+
+def _mean_scores(q:Tensor, mu:Tensor, E:Tensor) -> Tensor: # [H, G, c*W]
+    "`_mean_logits` in token-major order."
+    H, G, _ = q.shape; c, W, _ = E.shape
+    return _mean_logits(q, mu, E).permute(1, 2, 0, 3).reshape(H, G, c * W)
 
 # %% ../nbs/06_kernels.ipynb #310c4945
 _SIGNED = weakref.WeakKeyDictionary()
@@ -99,10 +109,160 @@ def _codewords(q:NSNQuantizer, p:PackedKV, t0:int, t1:int) -> Tensor: # [H, t1-t
     else: cw = F.embedding(codes * 256 + p.signs[:, t0:t1].int(), signed_codewords(q).to(codes.device))
     return cw.flatten(-2)
 
+# %% ../nbs/06_kernels.ipynb #0f39b2dd
+CPU_SOURCE = r'''
+#include <stdint.h>
+typedef float v4 __attribute__((vector_size(16), aligned(4)));
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+#define INL static inline __attribute__((always_inline))
+/* The 1-bit packed tokens of one KV head; G query heads share them (one vector of G floats); codes c[t, i], i < n8.
+   scores: s[g * sg + t] = nrm[t] * (scale[t] * sum_i L[i, c[t, i]][g] + ms[(t / W) * mb + g * W + t % W])
+   values: wn = p[g * pg + t] * nrm[t]; bsum[g * nb + t / W] += wn; hist[i, c[t, i]][g] += wn * scale[t]       */
+#define SCORES_FN(V, GG) INL void scores_##V(const uint8_t* restrict c, const V* restrict L, const float* restrict ms, int64_t mb, \
+    const float* restrict nrm, const float* restrict scale, float* restrict s, int64_t sg, int64_t T, int64_t n8, int64_t W) { \
+  for (int64_t t = 0; t < T; t++) { V a = {0}; const uint8_t* ct = c + t * n8; \
+    for (int64_t i = 0; i < n8; i++) { a += L[i * 256 + ct[i]]; } \
+    const float* m = ms + (t / W) * mb + t % W; \
+    for (int g = 0; g < GG; g++) s[g * sg + t] = nrm[t] * (scale[t] * a[g] + m[g * W]); } }
+#define VALUES_FN(V, GG) INL void values_##V(const uint8_t* restrict c, const float* restrict p, int64_t pg, const float* restrict nrm, \
+    const float* restrict scale, V* restrict hist, float* restrict bsum, int64_t nb, int64_t T, int64_t n8, int64_t W) { \
+  for (int64_t t = 0; t < T; t++) { V wt; const uint8_t* ct = c + t * n8; \
+    for (int g = 0; g < GG; g++) { float wn = p[g * pg + t] * nrm[t]; bsum[g * nb + t / W] += wn; wt[g] = wn * scale[t]; } \
+    for (int64_t i = 0; i < n8; i++) { hist[i * 256 + ct[i]] += wt; } } }
+SCORES_FN(v4, 4) SCORES_FN(v8, 8) VALUES_FN(v4, 4) VALUES_FN(v8, 8)
+/* the sub-vector counts of head dims 64 and 128 get unrolled copies */
+#define BY_N8(CALL) do { if (n8 == 16) { CALL(16); } else if (n8 == 8) { CALL(8); } else { CALL(n8); } } while (0)
+
+void nsn_scores(const uint8_t* codes, int64_t cs, const float* lut, const float* ms, const float* nrm, const float* scale,
+                float* s, int64_t sh, int64_t sg, int64_t H, int64_t T, int64_t n8, int64_t G, int64_t W, int nt) {
+  /* ms: [T / W, H, G, W]; lut: [H, n8, 256, G]; nrm, scale: [H, T]; s[h * sh + g * sg + t] */
+  #pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t h = 0; h < H; h++) {
+    const uint8_t* c = codes + h * cs; const float* L = lut + h * n8 * 256 * G; const float* m = ms + h * G * W;
+    const float* nr = nrm + h * T; const float* sc = scale + h * T; float* o = s + h * sh; int64_t mb = H * G * W;
+    #define S4(N) scores_v4(c, (const v4*)L, m, mb, nr, sc, o, sg, T, N, W)
+    #define S8(N) scores_v8(c, (const v8*)L, m, mb, nr, sc, o, sg, T, N, W)
+    if (G == 4) BY_N8(S4); else if (G == 8) BY_N8(S8); else
+      for (int64_t t = 0; t < T; t++) for (int g = 0; g < G; g++) { float a = 0.f;
+        for (int64_t i = 0; i < n8; i++) a += L[(i * 256 + c[t * n8 + i]) * G + g];
+        o[g * sg + t] = nr[t] * (sc[t] * a + m[(t / W) * mb + g * W + t % W]); }
+  }
+}
+void nsn_values(const uint8_t* codes, int64_t cs, const float* p, int64_t ph, int64_t pg, const float* nrm, const float* scale,
+                float* hist, float* bsum, int64_t H, int64_t T, int64_t n8, int64_t G, int64_t W, int nt) {
+  /* p[h * ph + g * pg + t]; hist: [H, n8, 256, G] and bsum: [H, G, T / W], both zeroed by the caller */
+  #pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t h = 0; h < H; h++) {
+    const uint8_t* c = codes + h * cs; const float* ps = p + h * ph; const float* nr = nrm + h * T; const float* sc = scale + h * T;
+    float* Hh = hist + h * n8 * 256 * G; int64_t nb = T / W; float* bs = bsum + h * G * nb;
+    #define V4(N) values_v4(c, ps, pg, nr, sc, (v4*)Hh, bs, nb, T, N, W)
+    #define V8(N) values_v8(c, ps, pg, nr, sc, (v8*)Hh, bs, nb, T, N, W)
+    if (G == 4) BY_N8(V4); else if (G == 8) BY_N8(V8); else
+      for (int64_t t = 0; t < T; t++) for (int g = 0; g < G; g++) { float wn = ps[g * pg + t] * nr[t]; bs[g * nb + t / W] += wn;
+        for (int64_t i = 0; i < n8; i++) Hh[(i * 256 + c[t * n8 + i]) * G + g] += wn * sc[t]; }
+  }
+}
+'''
+
+def _cpu_id() -> str:
+    "What the compiled code depends on besides its source: machine and CPU flags (`-march=native`)."
+    import platform
+    try: flags = next((l for l in open('/proc/cpuinfo') if l.startswith('flags')), '')
+    except OSError: flags = ''
+    return f"{platform.machine()}|{platform.processor()}|{flags}"
+
+_CPU_LIB = []
+
+def cpu_kernels(): # a ctypes library with `nsn_scores` and `nsn_values`, or None
+    "Compile (once per machine, cached) and load the C loops of the 1-bit CPU path; None without a C compiler or with NSNQUANT_CPU_EXT=0."
+    if os.environ.get('NSNQUANT_CPU_EXT', '1') == '0': return None
+    if _CPU_LIB: return _CPU_LIB[0]
+    import ctypes, hashlib, shutil, subprocess, warnings
+    from nsnquant.models import cache_dir
+    lib, err, cc = None, None, os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc')
+    for flags in (['-O3', '-march=native', '-fopenmp'], ['-O3']):           # without OpenMP the pragmas are ignored
+        if cc is None: break
+        key = hashlib.sha256('\n'.join([CPU_SOURCE, cc, ' '.join(flags), _cpu_id()]).encode()).hexdigest()[:16]
+        so = cache_dir() / 'cpu_kernels' / f'nsn_cpu-{key}.so'
+        try:
+            if not so.exists():                                                 # compile next to the target, then rename (atomic)
+                so.parent.mkdir(parents=True, exist_ok=True)
+                src, tmp = so.with_suffix(f'.{os.getpid()}.c'), so.with_suffix(f'.{os.getpid()}.tmp')
+                try:
+                    src.write_text(CPU_SOURCE)
+                    subprocess.run([cc, *flags, '-shared', '-fPIC', '-o', str(tmp), str(src)], check=True, capture_output=True, timeout=120)
+                    os.replace(tmp, so)
+                finally: src.unlink(missing_ok=True); tmp.unlink(missing_ok=True)
+            lib = ctypes.CDLL(str(so)); break
+        except (OSError, subprocess.SubprocessError) as e: err = e
+    if lib is None: warnings.warn(f"nsnquant: no compiled CPU loops ({'no C compiler found' if cc is None else err}); the 1-bit CPU path uses torch operators")
+    else:
+        P, I = ctypes.c_void_p, ctypes.c_int64
+        lib.nsn_scores.argtypes = [P, I, P, P, P, P, P, I, I, I, I, I, I, I, ctypes.c_int]
+        lib.nsn_values.argtypes = [P, I, P, I, I, P, P, P, P, I, I, I, I, I, ctypes.c_int]
+        lib.nsn_scores.restype = lib.nsn_values.restype = None
+    _CPU_LIB.append(lib)
+    return lib
+
+# %% ../nbs/06_kernels.ipynb #54d5e23a
+def _check_1bit(codes:Tensor, nrm:Tensor, scale:Tensor, W:int) -> tuple:
+    if codes.dtype != torch.uint8 or codes.dim() != 3: raise ValueError(f"`codes` must be uint8 [H, T, d/8], got {codes.dtype} {tuple(codes.shape)}")
+    H, T, n8 = codes.shape
+    if T % W: raise ValueError(f"`codes` must hold whole blocks of {W} tokens, got {T}")
+    for name, t in (('nrm', nrm), ('scale', scale)):
+        if t.shape != (H, T) or t.dtype != torch.float32: raise ValueError(f"`{name}` must be float32 {(H, T)}, got {t.dtype} {tuple(t.shape)}")
+    if not (codes.stride(2) == 1 and codes.stride(1) == n8): codes = codes.contiguous()
+    return codes, nrm.contiguous(), scale.contiguous(), H, T, n8
+
+def _lib_for(t:Tensor, compiled:bool|None):
+    lib = cpu_kernels() if compiled is not False and t.device.type == 'cpu' else None
+    if compiled and lib is None: raise RuntimeError("`compiled=True` but the compiled CPU loops are unavailable (see the warning)")
+    return lib
+
+def scores_1bit(codes:Tensor, # [H, T, n8] uint8 1-bit codes of whole blocks
+                lut:Tensor, # [H, n8, 256, G] float32: <(Fq)_{h,g,i}, cb_j> at [h, i, j, g]
+                ms:Tensor, # [T/W, H, G, W] float32 mean-term logits, block-major
+                nrm:Tensor, scale:Tensor, # [H, T] float32 token norms and adaptive scales
+                out:Tensor, # [H, G, T] float32, last stride 1 (e.g. a slice of a row's logits): written
+                compiled:bool|None=None, # None: the compiled loop when available (CPU tensors)
+               ) -> Tensor: # out
+    "Logits of 1-bit packed tokens: out[h, g, t] = nrm * (scale * sum_i lut[h, i, codes[h, t, i], g] + ms)."
+    W = ms.shape[-1]; codes, nrm, scale, H, T, n8 = _check_1bit(codes, nrm, scale, W); G = lut.shape[-1]
+    if lut.shape != (H, n8, 256, G) or ms.shape != (T // W, H, G, W): raise ValueError(f"`lut` {tuple(lut.shape)} / `ms` {tuple(ms.shape)} do not fit `codes` {(H, T, n8)}")
+    if out.shape != (H, G, T) or out.stride(2) != 1 or out.dtype != torch.float32: raise ValueError(f"`out` must be float32 {(H, G, T)} with last stride 1")
+    if (lib := _lib_for(codes, compiled)) is None:
+        off = (torch.arange(H, device=codes.device).view(H, 1, 1) * n8 + torch.arange(n8, device=codes.device)).int() * 256
+        sc = F.embedding_bag((codes.int() + off).view(-1, n8), lut.reshape(-1, G), mode='sum').view(H, T, G).transpose(1, 2)
+        return out.copy_(nrm[:, None] * (scale[:, None] * sc + ms.permute(1, 2, 0, 3).reshape(H, G, T)))
+    lut, ms = lut.contiguous(), ms.contiguous()
+    lib.nsn_scores(codes.data_ptr(), codes.stride(0), lut.data_ptr(), ms.data_ptr(), nrm.data_ptr(), scale.data_ptr(), out.data_ptr(),
+                   out.stride(0), out.stride(1), H, T, n8, G, W, torch.get_num_threads())
+    return out
+
+def values_1bit(codes:Tensor, # [H, T, n8] uint8 1-bit codes of whole blocks
+                p:Tensor, # [H, G, T] float32 softmax weights (any strides, last 1)
+                nrm:Tensor, scale:Tensor, # [H, T] float32
+                W:int, # tokens per block
+                compiled:bool|None=None,
+               ) -> tuple: # hist [H, n8, 256, G], block sums [H, G, T/W]
+    "hist[h, i, j, g] = sum of p*nrm*scale over tokens whose sub-vector i has code j; and sum of p*nrm per block."
+    codes, nrm, scale, H, T, n8 = _check_1bit(codes, nrm, scale, W); G = p.shape[1]
+    if p.shape != (H, G, T) or p.stride(2) != 1 or p.dtype != torch.float32: raise ValueError(f"`p` must be float32 {(H, 'G', T)} with last stride 1")
+    if (lib := _lib_for(codes, compiled)) is None:
+        wn = p * nrm[:, None]; ws = (wn * scale[:, None]).transpose(1, 2)                       # [H, T, G]
+        idx = (codes.long() + 256 * torch.arange(n8, device=codes.device)).view(H, T * n8, 1).expand(H, T * n8, G)
+        hist = ws.new_zeros(H, n8 * 256, G).scatter_add_(1, idx, ws[:, :, None].expand(H, T, n8, G).reshape(H, T * n8, G))
+        return hist.view(H, n8, 256, G), wn.view(H, G, T // W, W).sum(-1)
+    hist, bsum = torch.zeros(H, n8, 256, G), torch.zeros(H, G, T // W)
+    lib.nsn_values(codes.data_ptr(), codes.stride(0), p.data_ptr(), p.stride(0), p.stride(1), nrm.data_ptr(), scale.data_ptr(),
+                   hist.data_ptr(), bsum.data_ptr(), H, T, n8, G, W, torch.get_num_threads())
+    return hist, bsum
+
 # %% ../nbs/06_kernels.ipynb #1792b8b8
 def _packed_scores(q:Tensor, # [H, G, D] post-RoPE queries times `scaling`
                    layer:NSNQuantLayer, r:_Row,
                    chunk:int, # blocks per chunk
+                   out:Tensor|None=None, # [H, G, n_packed] (last stride 1) to write into
                   ) -> Tensor: # [H, G, n_packed] attention logits of the packed tokens
     "q . k_hat for every packed token of row `r`, from the packed bytes."
     kq, W, p = layer.kq, layer.block, r.pk
@@ -111,10 +271,15 @@ def _packed_scores(q:Tensor, # [H, G, D] post-RoPE queries times `scaling`
     nrm, mu = kq._unpack_norm(p), kq._unpack_mean(p)                              # [H, n], [H, nb, D]
     base = r.pos0 + r.sink_k.shape[1]
     E = rope_table(layer.rope, base + n, q.device)[base:base + n].view(nb, W, D)
+    s = out if out is not None else q.new_empty(H, G, n)
+    if kq.bits == 1 and q.device.type == 'cpu' and cpu_kernels() is not None:      # compiled: LUT sums fused with the element-wise work
+        lut = torch.einsum('hgik,jk->hijg', fq.view(H, G, n8, 8), kq.codebook).contiguous()
+        ms, c = q.new_empty(nb, H, G, W), 4 * chunk                                 # nothing is gathered here: larger chunks
+        for j0 in range(0, nb, c): _mean_logits(q, mu[:, j0:j0 + c], E[j0:j0 + c], out=ms[j0:j0 + c])
+        return scores_1bit(p.codes[:, :n], lut, ms, nrm, p.scale[:, :n].float(), s, compiled=True)
     if kq.bits == 1:  # LUT[h, i, j, g] = <(Fq)_{h,g,i}, cb_j>, read by embedding_bag (one bag of d/8 rows per token)
         lut = torch.einsum('hgik,jk->hijg', fq.view(H, G, n8, 8), kq.codebook.to(q.device)).reshape(-1, G)
         off = (torch.arange(H, device=q.device).view(H, 1, 1) * n8 + torch.arange(n8, device=q.device)).int() * 256
-    s = torch.empty(H, G, n, device=q.device)
     for j0 in range(0, nb, chunk):
         j1 = min(nb, j0 + chunk); t0, t1 = j0 * W, j1 * W
         if kq.bits == 1:
@@ -123,13 +288,18 @@ def _packed_scores(q:Tensor, # [H, G, D] post-RoPE queries times `scaling`
         s[:, :, t0:t1] = nrm[:, None, t0:t1] * (p.scale[:, None, t0:t1].float() * sc + _mean_scores(q, mu[:, j0:j1], E[j0:j1]))
     return s
 
-def _packed_values(w:Tensor, # [H, G, n_packed] softmax weights of the packed tokens
+def _packed_values(w:Tensor, # [H, G, n_packed] softmax weights of the packed tokens (last stride 1)
                    layer:NSNQuantLayer, r:_Row, chunk:int,
                   ) -> Tensor: # [H, G, D] their share of the attention output
     "sum_t w_t v_hat_t over the packed tokens: codewords in the Hadamard domain, one inverse rotation, plus weighted block means."
     vq, W, p = layer.vq, layer.block, r.pv
     H, G, n = w.shape; nb = n // W
-    wn = w * vq._unpack_norm(p)[:, None]                                            # p_t * n_t
+    nrm = vq._unpack_norm(p)
+    if vq.bits == 1 and w.device.type == 'cpu' and cpu_kernels() is not None:  # compiled: histogram of weights per code, times the codebook
+        hist, bsum = values_1bit(p.codes[:, :n], w, nrm, p.scale[:, :n].float(), W, compiled=True)
+        acc = torch.einsum('hijg,jk->hgik', hist, vq.codebook).reshape(H, G, layer.D)
+        return vq._rot(acc, inverse=True) + torch.bmm(bsum, vq._unpack_mean(p))
+    wn = w * nrm[:, None]                                                           # p_t * n_t
     ws = wn * p.scale[:, None].float()                                              # p_t * n_t * s'_t
     acc = w.new_zeros(H, G, layer.D)
     for j0 in range(0, nb, chunk):
@@ -151,11 +321,13 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
     for b, r in enumerate(layer.rows):
         q = query[b, :, 0].float().view(H, G, D) * scaling
         kf, vf = torch.cat([r.sink_k, r.tail_k], 1).float(), torch.cat([r.sink_v, r.tail_v], 1).float()
-        s = q @ kf.transpose(-1, -2)                                                 # [H, G, L_fp]
-        if r.n_packed: s = torch.cat([s, _packed_scores(q, layer, r, chunk)], -1)
+        L = kf.shape[1]
+        s = q.new_empty(H, G, L + r.n_packed)                                        # logits: full precision, then packed
+        s[..., :L] = q @ kf.transpose(-1, -2)
+        if r.n_packed: _packed_scores(q, layer, r, chunk, out=s[..., L:])
         p = s.softmax(-1)
-        o = p[..., :kf.shape[1]] @ vf
-        if r.n_packed: o = o + _packed_values(p[..., kf.shape[1]:], layer, r, chunk)
+        o = p[..., :L] @ vf
+        if r.n_packed: o = o + _packed_values(p[..., L:], layer, r, chunk)
         out.append(o.reshape(Hq, D))
     return torch.stack(out)[:, None].to(query.dtype).contiguous()
 
