@@ -1,0 +1,36 @@
+"""Execute notebooks in place for the docs, skipping cells flagged `slow` or `cuda` (their previous outputs stay).
+
+    python tests/execute_docs.py nbs/12_analysis.ipynb [more.ipynb ...]
+
+`jupyter nbconvert --execute` would run the flagged cells too (minutes to hours on a CPU); `nbdev_test` skips them but keeps no
+outputs. Run `nbdev_clean` afterwards (`make lib` does)."""
+import os, re, sys, time
+from pathlib import Path
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+
+SKIP = {'slow', 'cuda'}
+
+def flags(src:str) -> set:
+    "The nbdev directives of a cell's leading `#|` lines."
+    out = set()
+    for line in src.splitlines():
+        if not line.startswith('#|'): break
+        out |= set(re.split(r'[\s,]+', line[2:].strip()))
+    return out
+
+def execute(path:Path) -> bool:
+    nb, shell, t0 = read_nb(path), CaptureShell(path), time.time()
+    skip = lambda c: c.cell_type != 'code' or bool(SKIP & flags(c.source))
+    cwd = os.getcwd(); os.chdir(path.parent)
+    try: shell.run_all(nb, exc_stop=True, preproc=skip)
+    except Exception:
+        sys.stderr.write(shell.prettytb(fname=path) + '\n'); return False
+    finally: os.chdir(cwd)
+    write_nb(nb, path)
+    print(f"{path}: executed in {time.time() - t0:.0f} s")
+    return True
+
+if __name__ == '__main__':
+    if len(sys.argv) < 2: sys.exit(__doc__)
+    sys.exit(0 if all([execute(Path(p).resolve()) for p in sys.argv[1:]]) else 1)
