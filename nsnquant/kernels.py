@@ -22,7 +22,7 @@ from .cache import NSNQuantLayer, _Row
 
 # %% auto #0
 __all__ = ['CPU_SOURCE', 'reference_decode_attention', 'rope_table', 'signed_codewords', 'cpu_kernels', 'scores_1bit',
-           'values_1bit', 'torch_fused_decode_attention', 'triton_decode_attention', 'triton_encode',
+           'values_1bit', 'rotation_matrix', 'torch_fused_decode_attention', 'triton_decode_attention', 'triton_encode',
            'fused_decode_attention']
 
 # %% ../nbs/06_kernels.ipynb #969a427c
@@ -263,11 +263,12 @@ def _packed_scores(q:Tensor, # [H, G, D] post-RoPE queries times `scaling`
                    layer:NSNQuantLayer, r:_Row,
                    chunk:int, # blocks per chunk
                    out:Tensor|None=None, # [H, G, n_packed] (last stride 1) to write into
+                   fq:Tensor|None=None, # the rotated queries F(q), when computed for a whole batch
                   ) -> Tensor: # [H, G, n_packed] attention logits of the packed tokens
     "q . k_hat for every packed token of row `r`, from the packed bytes."
     kq, W, p = layer.kq, layer.block, r.pk
     H, G, D = q.shape; n = r.n_packed; nb = n // W; n8 = D // 8
-    fq = kq._rot(q)
+    fq = kq._rot(q) if fq is None else fq
     nrm, mu = kq._unpack_norm(p), kq._unpack_mean(p)                              # [H, n], [H, nb, D]
     base = r.pos0 + r.sink_k.shape[1]
     E = rope_table(layer.rope, base + n, q.device)[base:base + n].view(nb, W, D)
@@ -290,6 +291,7 @@ def _packed_scores(q:Tensor, # [H, G, D] post-RoPE queries times `scaling`
 
 def _packed_values(w:Tensor, # [H, G, n_packed] softmax weights of the packed tokens (last stride 1)
                    layer:NSNQuantLayer, r:_Row, chunk:int,
+                   rotate:bool=True, # False: return (Hadamard-domain sum, mean part) and leave the inverse rotation to the caller
                   ) -> Tensor: # [H, G, D] their share of the attention output
     "sum_t w_t v_hat_t over the packed tokens: codewords in the Hadamard domain, one inverse rotation, plus weighted block means."
     vq, W, p = layer.vq, layer.block, r.pv
@@ -298,14 +300,26 @@ def _packed_values(w:Tensor, # [H, G, n_packed] softmax weights of the packed to
     if vq.bits == 1 and w.device.type == 'cpu' and cpu_kernels() is not None:  # compiled: histogram of weights per code, times the codebook
         hist, bsum = values_1bit(p.codes[:, :n], w, nrm, p.scale[:, :n].float(), W, compiled=True)
         acc = torch.einsum('hijg,jk->hgik', hist, vq.codebook).reshape(H, G, layer.D)
-        return vq._rot(acc, inverse=True) + torch.bmm(bsum, vq._unpack_mean(p))
-    wn = w * nrm[:, None]                                                           # p_t * n_t
-    ws = wn * p.scale[:, None].float()                                              # p_t * n_t * s'_t
-    acc = w.new_zeros(H, G, layer.D)
-    for j0 in range(0, nb, chunk):
-        t0, t1 = j0 * W, min(nb, j0 + chunk) * W
-        acc.baddbmm_(ws[..., t0:t1], _codewords(vq, p, t0, t1))
-    return vq._rot(acc, inverse=True) + torch.bmm(wn.view(H, G, nb, W).sum(-1), vq._unpack_mean(p))
+    else:
+        wn = w * nrm[:, None]                                                       # p_t * n_t
+        ws = wn * p.scale[:, None].float()                                          # p_t * n_t * s'_t
+        acc, bsum = w.new_zeros(H, G, layer.D), wn.view(H, G, nb, W).sum(-1)
+        for j0 in range(0, nb, chunk):
+            t0, t1 = j0 * W, min(nb, j0 + chunk) * W
+            acc.baddbmm_(ws[..., t0:t1], _codewords(vq, p, t0, t1))
+    means = torch.bmm(bsum, vq._unpack_mean(p))
+    return vq._rot(acc, inverse=True) + means if rotate else (acc, means)
+
+_ROT = weakref.WeakKeyDictionary()
+
+def rotation_matrix(q:NSNQuantizer, # the quantizer whose Hadamard transform (with its signs) is wanted
+                    inverse:bool=False, device=None,
+                   ) -> Tensor: # [D, D] float32 M with q._rot(x) == x @ M (up to rounding)
+    "The quantizer's rotation as a dense matrix, cached: one matmul rotates the queries or outputs of a whole batch."
+    key = (bool(inverse), str(device))
+    mats = _ROT.setdefault(q, {})
+    if key not in mats: mats[key] = q._rot(torch.eye(q.head_dim), inverse=inverse).float().to(device)
+    return mats[key]
 
 # %% ../nbs/06_kernels.ipynb #4a6837df
 def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of one decode step
@@ -317,19 +331,23 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
     B, Hq, _, D = query.shape
     H = layer.H; G = Hq // H
     chunk = max(1, chunk_tokens // (H * layer.block))
-    out = []
+    qs = query[:, :, 0].float().view(B, H, G, D) * scaling
+    fqs = qs @ rotation_matrix(layer.kq, device=query.device)                      # F(q) for every row at once
+    out, acc = qs.new_zeros(B, H, G, D), qs.new_zeros(B, H, G, D)                 # acc: Hadamard-domain value sums
     for b, r in enumerate(layer.rows):
-        q = query[b, :, 0].float().view(H, G, D) * scaling
+        q = qs[b]
         kf, vf = torch.cat([r.sink_k, r.tail_k], 1).float(), torch.cat([r.sink_v, r.tail_v], 1).float()
         L = kf.shape[1]
         s = q.new_empty(H, G, L + r.n_packed)                                        # logits: full precision, then packed
         s[..., :L] = q @ kf.transpose(-1, -2)
-        if r.n_packed: _packed_scores(q, layer, r, chunk, out=s[..., L:])
+        if r.n_packed: _packed_scores(q, layer, r, chunk, out=s[..., L:], fq=fqs[b])
         p = s.softmax(-1)
-        o = p[..., :L] @ vf
-        if r.n_packed: o = o + _packed_values(p[..., L:], layer, r, chunk)
-        out.append(o.reshape(Hq, D))
-    return torch.stack(out)[:, None].to(query.dtype).contiguous()
+        out[b] = p[..., :L] @ vf
+        if r.n_packed:
+            acc[b], means = _packed_values(p[..., L:], layer, r, chunk, rotate=False)
+            out[b] += means
+    out += acc @ rotation_matrix(layer.vq, inverse=True, device=query.device)      # one inverse rotation for the batch
+    return out.view(B, 1, Hq, D).to(query.dtype).contiguous()
 
 # %% ../nbs/06_kernels.ipynb #28c9f476
 @triton.jit
