@@ -164,8 +164,8 @@ def _unpack_norm(self:NSNQuantizer, p:PackedKV) -> Tensor:
     "Dequantized first norms [..., T]."
     if p.norm_codes is None: return torch.ones(p.scale.shape, device=p.scale.device)
     if p.norm_stats is None: return p.norm_codes.float()
-    q = unpack_nibbles(p.norm_codes).unflatten(-1, (-1, self.block)).float()   # [..., nb, W]
-    return (p.norm_stats[..., 1:].float() + q * p.norm_stats[..., :1].float()).flatten(-2)
+    q = unpack_nibbles(p.norm_codes).unflatten(-1, (-1, self.block))           # [..., nb, W]
+    return RTN(q, p.norm_stats[..., :1], p.norm_stats[..., 1:], 4).dequantize().flatten(-2)
 
 @patch
 def _unpack_mean(self:NSNQuantizer, p:PackedKV) -> Tensor:
@@ -173,8 +173,8 @@ def _unpack_mean(self:NSNQuantizer, p:PackedKV) -> Tensor:
     nb = p.n_tokens // self.block
     if p.mean_codes is None: return torch.zeros(p.codes.shape[:-2] + (nb, self.head_dim), device=p.codes.device)
     if p.mean_stats is None: return p.mean_codes.float()
-    q = unpack_nibbles(p.mean_codes).unflatten(-1, (-1, self.group)).float()  # [..., nb, d/g, g]
-    return (p.mean_stats[..., 1:].float() + q * p.mean_stats[..., :1].float()).flatten(-2)
+    q = unpack_nibbles(p.mean_codes).unflatten(-1, (-1, self.group))          # [..., nb, d/g, g]
+    return RTN(q, p.mean_stats[..., :1], p.mean_stats[..., 1:], 4).dequantize().flatten(-2)
 
 # %% ../nbs/03_quantizer.ipynb #5b985d0c
 @patch
