@@ -201,6 +201,13 @@ def update(self:NSNQuantLayer, key_states:Tensor, value_states:Tensor, *args, **
     return k, v
 
 # %% ../nbs/05_cache.ipynb #455ec82f
+def _packing_counts(n_sink:int, n_packed:int, n_tail:int, # a row's sinks, packed tokens and tail tokens before the update
+                    k:Tensor, # [K] numbers of tokens arrived since (1, 2, ...)
+                    sink:int, block:int, window:int) -> tuple[Tensor, Tensor]: # sinks and packed tokens after each k
+    "The cache's packing rule in closed form."
+    ns = (n_sink + k).clamp(max=max(sink, n_sink))
+    return ns, n_packed + block * ((n_tail + k - (ns - n_sink) - window).clamp(min=0) // block)
+
 @patch
 def _spans(self:NSNQuantLayer, pos:Tensor) -> tuple[Tensor, Tensor]:
     "Per row and new token, the cache-index range [lo, hi) that is packed once that token has arrived."
@@ -208,12 +215,8 @@ def _spans(self:NSNQuantLayer, pos:Tensor) -> tuple[Tensor, Tensor]:
     lo, hi = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, dtype=torch.long)
     for b, r in enumerate(self.rows):
         s = max(r.pad - self.cumulative_length, 0)
-        n_sink, n_packed, n_tail = r.sink_k.shape[1], r.n_packed, r.tail_k.shape[1]
-        for t in range(s, T):
-            if n_sink < self.sink: n_sink += 1
-            else: n_tail += 1
-            if n_tail >= self.block + self.window: n_packed += self.block; n_tail -= self.block
-            lo[b, t] = r.pad + n_sink; hi[b, t] = r.pad + n_sink + n_packed
+        ns, npk = _packing_counts(r.sink_k.shape[1], r.n_packed, r.tail_k.shape[1], torch.arange(1, T - s + 1), self.sink, self.block, self.window)
+        lo[b, s:] = r.pad + ns; hi[b, s:] = r.pad + ns + npk
     return lo.to(pos.device), hi.to(pos.device)
 
 # %% ../nbs/05_cache.ipynb #cea722b0
