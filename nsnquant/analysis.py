@@ -818,7 +818,7 @@ def memory_throughput(model, tok, methods:tuple=('fp16', 'kivi-2', 'nsn-2', 'nsn
             ids = toks[:b * context].reshape(b, context).to(dev)
             cache = method_cache(m, model, **({'attention': attention} if m.startswith('nsn') else {}))
             sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
-            t0 = time.perf_counter(); out = model(ids, cache=cache, use_cache=True); sync(); t1 = time.perf_counter()
+            t0 = time.perf_counter(); out = model(ids, cache=cache, use_cache=True, logits_to_keep=1); sync(); t1 = time.perf_counter()
             nxt, steps = out.logits[:, -1:].argmax(-1), []
             for _ in range(new_tokens):
                 ts = time.perf_counter(); out = model(nxt, cache=cache, use_cache=True); nxt = out.logits[:, -1:].argmax(-1); sync()
