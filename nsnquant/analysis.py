@@ -814,6 +814,7 @@ def memory_throughput(model, tok, methods:tuple=('fp16', 'kivi-2', 'nsn-2', 'nsn
     weights = 2 * sum(p.numel() for p in model.parameters())
     rows, dev = [], model.device
     for m in methods:
+        bpe = _method_bits(m, model)                                                       # bits of a packed token
         for b in batches:
             ids = toks[:b * context].reshape(b, context).to(dev)
             cache = method_cache(m, model, **({'attention': attention} if m.startswith('nsn') else {}))
@@ -825,7 +826,6 @@ def memory_throughput(model, tok, methods:tuple=('fp16', 'kivi-2', 'nsn-2', 'nsn
                 steps.append(time.perf_counter() - ts)
             n = context + new_tokens; bits = kv_bits(cache)
             seq = bits / 8 * per_tok * n                                                      # bytes of one sequence, measured
-            bpe = _method_bits(m, model)
             proj = seq + (budget_context - n) * per_tok * bpe / 8                             # extra tokens are packed
             step = sorted(steps)[len(steps) // 2]                                              # median step
             rows.append(dict(method=m, batch=b, prefill_s=t1 - t0, decode_ms_per_step=1e3 * step, decode_tok_per_s=b / step,

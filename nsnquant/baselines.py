@@ -5,7 +5,7 @@
 # %% ../nbs/07_baselines.ipynb #2670d242
 from __future__ import annotations
 import json, math, time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -175,6 +175,11 @@ class CQQuantizer:
         self.code_bits, self.head_dim = K.bit_length() - 1, G * c
         self.bits = self.code_bits / c
 
+    def _cb_on(self, device) -> Tensor:
+        "The centroids on `device`, copied there once (decoding runs every step)."
+        if self.cb.device != torch.device(device): self.cb = self.cb.to(device)
+        return self.cb
+
     def __repr__(self): return f"CQQuantizer({self.c}c{self.code_bits}b, heads={self.n_heads}, head_dim={self.head_dim}, block={self.block})"
 
     @torch.no_grad()
@@ -182,7 +187,7 @@ class CQQuantizer:
                positions=None, rope=None) -> GroupPacked: # positions/rope: unused (CQ quantizes keys before RoPE)
         "Bit-packed centroid indices, `ceil(G*code_bits/8)` bytes per token and head."
         check_float(x, 'x')
-        return GroupPacked(pack_bits(cq_assign(x, self.cb.to(x.device)), self.code_bits))
+        return GroupPacked(pack_bits(cq_assign(x, self._cb_on(x.device)), self.code_bits))
 
     @torch.no_grad()
     def decode(self, p:GroupPacked, positions=None, rope=None) -> Tensor: # [..., H, T, d] float32 (post-RoPE keys with `rope`)
@@ -190,7 +195,7 @@ class CQQuantizer:
         H, G, K, c = self.cb.shape
         idx = unpack_bits(p.codes, self.code_bits, G)                       # [..., H, T, G]
         off = (torch.arange(H, device=idx.device)[:, None, None] * G + torch.arange(G, device=idx.device)) * K
-        x = self.cb.to(idx.device).reshape(-1, c)[idx + off].flatten(-2)
+        x = self._cb_on(idx.device).reshape(-1, c)[idx + off].flatten(-2)
         return x if rope is None else rope.apply(x, positions).float()
 
 # %% ../nbs/07_baselines.ipynb #c6c68183
@@ -222,9 +227,12 @@ class CQCalibration:
     values:Tensor # [L, H, G, K, c] fp16
     meta:dict # model, corpus, n_tokens, c, bits, iters, seed, length, seconds_kv, seconds_kmeans
     path:Path|None=None
+    _quantizers:dict=field(default_factory=dict, repr=False, compare=False)
     def quantizers(self, block:int=1) -> tuple:
-        "Per-layer (key quantizers, value quantizers) for `NSNQuantCache(key_quantizer=..., value_quantizer=...)`."
-        return [CQQuantizer(k, block) for k in self.keys], [CQQuantizer(v, block) for v in self.values]
+        "Per-layer (key quantizers, value quantizers) for `NSNQuantCache(key_quantizer=..., value_quantizer=...)`; built once per `block`."
+        if block not in self._quantizers:
+            self._quantizers[block] = [CQQuantizer(k, block) for k in self.keys], [CQQuantizer(v, block) for v in self.values]
+        return self._quantizers[block]
     def nbytes(self) -> int:
         "Bytes of the centroid tables (a per-model constant, not counted per token)."
         return sum(t.numel() * t.element_size() for t in (self.keys, self.values))
@@ -260,6 +268,8 @@ def _cq_kmeans(x:Tensor, c:int, b:int, iters:int, seed:int, progress:bool) -> Te
     return kmeans_batched(xs, 2 ** b, iters, seed, progress).view(L, H, D // c, 2 ** b, c)
 
 # %% ../nbs/07_baselines.ipynb #c8cbf511
+_CQ_LOADED = {}  # (path, mtime) -> CQCalibration
+
 def calibrate_cq(model, # a supported transformers causal LM
                  corpus:str='pydoc', # calibration corpus (its 'calib' split), see `nsnquant.data.CORPORA`
                  n_tokens:int=8192, # calibration tokens (CQ used 16 x 2048 on GPUs; see the timing below)
@@ -278,9 +288,12 @@ def calibrate_cq(model, # a supported transformers causal LM
     if D % c: raise ValueError(f"`c`={c} must divide the head dim {D}")
     if not 1 <= b <= 16: raise ValueError(f"`b` must be in 1..16, got `{b}`")
     path = cq_path(model, corpus, n_tokens, c, b, iters, seed, root)
-    if path.is_file() and not force:
-        with safetensors.safe_open(path, 'pt') as f:
-            return CQCalibration(f.get_tensor('keys'), f.get_tensor('values'), json.loads(f.metadata()['meta']), path)
+    if path.is_file() and not force:                              # loaded once per file version: caches are built per window
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in _CQ_LOADED:
+            with safetensors.safe_open(path, 'pt') as f:
+                _CQ_LOADED[key] = CQCalibration(f.get_tensor('keys'), f.get_tensor('values'), json.loads(f.metadata()['meta']), path)
+        return _CQ_LOADED[key]
     tok = tokenizer if tokenizer is not None else load_tokenizer(model.config._name_or_path)
     n = min(length, n_tokens)
     ids = windows(load_tokens(corpus, tok, 'calib', max_tokens=n_tokens), n, n_tokens // n)

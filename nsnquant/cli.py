@@ -65,7 +65,7 @@ def cmd_generate(a) -> dict:
     check_supported(model)
     text = tok.apply_chat_template([{'role': 'user', 'content': a.prompt}], tokenize=False, add_generation_prompt=True) if a.chat else a.prompt
     ids = tok(text, return_tensors='pt').to(a.device)
-    cache = NSNQuantCache(model.config, bits=a.bits, sink=a.sink)
+    cache = NSNQuantCache(model, bits=a.bits, sink=a.sink)                 # the model's own rotary embedding
     t = time.time()
     out = model.generate(**ids, cache=cache, max_new_tokens=a.max_new_tokens, do_sample=False)
     new = out[0, ids.input_ids.shape[1]:]

@@ -204,11 +204,12 @@ def distribution_shift(model, # a supported causal LM
                        windows:int=2, length:int=512, # protocol 1 windows per corpus
                        calib:dict|None=None, # CQ calibration arguments (n_tokens, iters, seed, root); the corpus is set here
                        tokenizer=None, progress:bool=True,
+                       fp16:bool=True, # include the full-precision rows
                       ) -> list: # rows: method, calibrated_on, evaluated_on, in_distribution, bits, ppl
     "Perplexity of CQ calibrated on A and on B, each evaluated on A and B, beside NSNQuant (no calibration) and fp16."
     tok = tokenizer if tokenizer is not None else load_tokenizer(model.config._name_or_path)
     data = {c: load_tokens(c, tok, 'eval', max_tokens=windows * length) for c in (corpus_a, corpus_b)}
-    specs = [('fp16', 'fp16', None), (nsn, nsn, None)] + [(f"{cq}@{c}", cq, c) for c in (corpus_a, corpus_b)]
+    specs = [('fp16', 'fp16', None)] * fp16 + [(nsn, nsn, None)] + [(f"{cq}@{c}", cq, c) for c in (corpus_a, corpus_b)]
     rows = []
     for name, label, cal_on in tqdm(specs, desc='distribution shift', disable=not progress):
         for ev in (corpus_a, corpus_b):
@@ -295,8 +296,8 @@ def compute_distribution_shift(cfg):
     model, tok = model_for(cfg)
     a, b = cfg['data'][:2]
     return dict(rows=[r for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))
-                      for r in distribution_shift(model, a, b, cq=cq, nsn=nsn, windows=cfg.get('shift_windows', 4), length=cfg['length'], tokenizer=tok)
-                      if not (nsn == 'nsn-2' and r['method'] == 'fp16')])
+                      for r in distribution_shift(model, a, b, cq=cq, nsn=nsn, windows=cfg.get('shift_windows', 4), length=cfg['length'],
+                                                  tokenizer=tok, fp16=nsn == 'nsn-1')])
 
 @compute_distribution_shift.renderer
 def render_distribution_shift(res, out):

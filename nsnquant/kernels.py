@@ -260,55 +260,46 @@ def values_1bit(codes:Tensor, # [H, T, n8] uint8 1-bit codes of whole blocks
 
 # %% ../nbs/06_kernels.ipynb #1792b8b8
 def _packed_scores(q:Tensor, # [H, G, D] post-RoPE queries times `scaling`
+                   fq:Tensor, # [H, G, D] the same rotated, F(q)
                    layer:NSNQuantLayer, r:_Row,
                    chunk:int, # blocks per chunk
-                   out:Tensor|None=None, # [H, G, n_packed] (last stride 1) to write into
-                   fq:Tensor|None=None, # the rotated queries F(q), when computed for a whole batch
-                  ) -> Tensor: # [H, G, n_packed] attention logits of the packed tokens
+                   out:Tensor, # [H, G, n_packed] (last stride 1): written with the logits of the packed tokens
+                  ) -> Tensor: # out
     "q . k_hat for every packed token of row `r`, from the packed bytes."
     kq, W, p = layer.kq, layer.block, r.pk
     H, G, D = q.shape; n = r.n_packed; nb = n // W; n8 = D // 8
-    fq = kq._rot(q) if fq is None else fq
     nrm, mu = kq._unpack_norm(p), kq._unpack_mean(p)                              # [H, n], [H, nb, D]
     base = r.pos0 + r.sink_k.shape[1]
     E = rope_table(layer.rope, base + n, q.device)[base:base + n].view(nb, W, D)
-    s = out if out is not None else q.new_empty(H, G, n)
-    if kq.bits == 1 and q.device.type == 'cpu' and cpu_kernels() is not None:      # compiled: LUT sums fused with the element-wise work
-        lut = torch.einsum('hgik,jk->hijg', fq.view(H, G, n8, 8), kq.codebook).contiguous()
+    if kq.bits == 1:  # LUT[h, i, j, g] = <(Fq)_{h,g,i}, cb_j>, summed per token by `scores_1bit`
+        lut = torch.einsum('hgik,jk->hijg', fq.view(H, G, n8, 8), kq.codebook.to(q.device)).contiguous()
         ms, c = q.new_empty(nb, H, G, W), 4 * chunk                                 # nothing is gathered here: larger chunks
         for j0 in range(0, nb, c): _mean_logits(q, mu[:, j0:j0 + c], E[j0:j0 + c], out=ms[j0:j0 + c])
-        return scores_1bit(p.codes[:, :n], lut, ms, nrm, p.scale[:, :n].float(), s, compiled=True)
-    if kq.bits == 1:  # LUT[h, i, j, g] = <(Fq)_{h,g,i}, cb_j>, read by embedding_bag (one bag of d/8 rows per token)
-        lut = torch.einsum('hgik,jk->hijg', fq.view(H, G, n8, 8), kq.codebook.to(q.device)).reshape(-1, G)
-        off = (torch.arange(H, device=q.device).view(H, 1, 1) * n8 + torch.arange(n8, device=q.device)).int() * 256
+        return scores_1bit(p.codes[:, :n], lut, ms, nrm, p.scale[:, :n].float(), out)
     for j0 in range(0, nb, chunk):
         j1 = min(nb, j0 + chunk); t0, t1 = j0 * W, j1 * W
-        if kq.bits == 1:
-            sc = F.embedding_bag((p.codes[:, t0:t1].int() + off).view(-1, n8), lut, mode='sum').view(H, t1 - t0, G).transpose(1, 2)
-        else: sc = torch.bmm(fq, _codewords(kq, p, t0, t1).transpose(1, 2))
-        s[:, :, t0:t1] = nrm[:, None, t0:t1] * (p.scale[:, None, t0:t1].float() * sc + _mean_scores(q, mu[:, j0:j1], E[j0:j1]))
-    return s
+        sc = torch.bmm(fq, _codewords(kq, p, t0, t1).transpose(1, 2))
+        out[:, :, t0:t1] = nrm[:, None, t0:t1] * (p.scale[:, None, t0:t1].float() * sc + _mean_scores(q, mu[:, j0:j1], E[j0:j1]))
+    return out
 
 def _packed_values(w:Tensor, # [H, G, n_packed] softmax weights of the packed tokens (last stride 1)
                    layer:NSNQuantLayer, r:_Row, chunk:int,
-                   rotate:bool=True, # False: return (Hadamard-domain sum, mean part) and leave the inverse rotation to the caller
-                  ) -> Tensor: # [H, G, D] their share of the attention output
-    "sum_t w_t v_hat_t over the packed tokens: codewords in the Hadamard domain, one inverse rotation, plus weighted block means."
+                  ) -> tuple: # ([H, G, D] Hadamard-domain sum of weighted codewords, [H, G, D] weighted block means)
+    "sum_t w_t v_hat_t over the packed tokens, as its codeword part (still to be rotated back) and its block-mean part."
     vq, W, p = layer.vq, layer.block, r.pv
     H, G, n = w.shape; nb = n // W
     nrm = vq._unpack_norm(p)
     if vq.bits == 1 and w.device.type == 'cpu' and cpu_kernels() is not None:  # compiled: histogram of weights per code, times the codebook
         hist, bsum = values_1bit(p.codes[:, :n], w, nrm, p.scale[:, :n].float(), W, compiled=True)
         acc = torch.einsum('hijg,jk->hgik', hist, vq.codebook).reshape(H, G, layer.D)
-    else:
+    else:  # gathered codewords, chunk by chunk (faster than the scatter of `values_1bit`'s torch fallback)
         wn = w * nrm[:, None]                                                       # p_t * n_t
         ws = wn * p.scale[:, None].float()                                          # p_t * n_t * s'_t
         acc, bsum = w.new_zeros(H, G, layer.D), wn.view(H, G, nb, W).sum(-1)
         for j0 in range(0, nb, chunk):
             t0, t1 = j0 * W, min(nb, j0 + chunk) * W
             acc.baddbmm_(ws[..., t0:t1], _codewords(vq, p, t0, t1))
-    means = torch.bmm(bsum, vq._unpack_mean(p))
-    return vq._rot(acc, inverse=True) + means if rotate else (acc, means)
+    return acc, torch.bmm(bsum, vq._unpack_mean(p))
 
 _ROT = weakref.WeakKeyDictionary()
 
@@ -340,11 +331,11 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
         L = kf.shape[1]
         s = q.new_empty(H, G, L + r.n_packed)                                        # logits: full precision, then packed
         s[..., :L] = q @ kf.transpose(-1, -2)
-        if r.n_packed: _packed_scores(q, layer, r, chunk, out=s[..., L:], fq=fqs[b])
+        if r.n_packed: _packed_scores(q, fqs[b], layer, r, chunk, out=s[..., L:])
         p = s.softmax(-1)
         out[b] = p[..., :L] @ vf
         if r.n_packed:
-            acc[b], means = _packed_values(p[..., L:], layer, r, chunk, rotate=False)
+            acc[b], means = _packed_values(p[..., L:], layer, r, chunk)
             out[b] += means
     out += acc @ rotation_matrix(layer.vq, inverse=True, device=query.device)      # one inverse rotation for the batch
     return out.view(B, 1, Hq, D).to(query.dtype).contiguous()

@@ -71,6 +71,7 @@ def page_of(nb:str) -> str:
     assert nb in names, f"no page was built for nbs/{nb}"
     return names[nb]
 
+@functools.lru_cache(maxsize=None)
 def _ids(page:Path) -> set:
     return set(re.findall(r'\bid="([^"]+)"', page.read_text(encoding='utf-8')))
 
