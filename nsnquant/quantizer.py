@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 from fastcore.basics import patch
@@ -14,7 +15,7 @@ from .hadamard import Hadamard
 from .codebook import load_codebook, encode_vectors, decode_vectors
 
 # %% auto #0
-__all__ = ['pack_nibbles', 'unpack_nibbles', 'adaptive_scale', 'PackedKV', 'NSNQuantizer']
+__all__ = ['pack_nibbles', 'unpack_nibbles', 'adaptive_scale', 'Packed', 'BlockQuantizer', 'PackedKV', 'NSNQuantizer']
 
 # %% ../nbs/03_quantizer.ipynb #0025dee5
 def pack_nibbles(q:Tensor, # [..., n] uint8 codes in [0, 16), n even
@@ -37,9 +38,32 @@ def adaptive_scale(h:Tensor, # [..., d] vectors being quantized
     hc = (h * c).sum(-1)
     return torch.where(hc > 0, (h * h).sum(-1) / hc.clamp_min(1e-30), torch.zeros_like(hc))
 
+# %% ../nbs/03_quantizer.ipynb #a6648ca9
+class Packed:
+    "Base of packed storage: a dataclass whose tensor fields are `[*lead, rows, ...]`, with a whole number of rows per block."
+    def tensors(self) -> dict:
+        "The stored tensors by name (fields that are None, e.g. signs at 1 bit, are left out)."
+        return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Tensor)}
+    def nbytes(self) -> int:
+        "Bytes held by the stored tensors."
+        return sum(t.numel() * t.element_size() for t in self.tensors().values())
+    def map(self, fn) -> 'Packed':
+        "Apply `fn` to every stored tensor (batch select, device moves)."
+        return replace(self, **{k: fn(t) for k, t in self.tensors().items()})
+
+@runtime_checkable
+class BlockQuantizer(Protocol):
+    "What a cache needs of a quantizer."
+    block:int # tokens encoded together (a store packs whole blocks)
+    bits:float # nominal bits per element
+    head_dim:int # d
+    pre_rope:bool # keys are encoded before RoPE: `encode(k_pre, positions, rope)`, and `decode(p, positions, rope)` re-applies it
+    def encode(self, x:Tensor, positions:Tensor|None=None, rope=None) -> Packed: ...
+    def decode(self, p:Packed, positions:Tensor|None=None, rope=None) -> Tensor: ...
+
 # %% ../nbs/03_quantizer.ipynb #1774a4c2
 @dataclass
-class PackedKV:
+class PackedKV(Packed):
     "Packed NSNQuant blocks of keys or values: the tensors a cache stores (any leading dims, e.g. [B, H_kv])."
     codes:Tensor # [..., T, d/8] uint8 codeword index per 8-dim sub-vector
     signs:Tensor|None # [..., T, d/8] uint8 sign bits, bit j = coordinate 8i+j < 0 (2-bit only)
@@ -50,39 +74,8 @@ class PackedKV:
     mean_stats:Tensor|None # [..., T/W, d/group, 2] fp16 (step, min) per group of channels
     roped:bool=False # keys: RoPE was applied to z before the Hadamard
 
-    def tensors(self) -> dict:
-        "The stored tensors by name."
-        return {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Tensor)}
-    def nbytes(self) -> int:
-        "Bytes held by the stored tensors."
-        return sum(t.numel() * t.element_size() for t in self.tensors().values())
     @property
     def n_tokens(self) -> int: return self.codes.shape[-2]
-
-# %% ../nbs/03_quantizer.ipynb #84d6b535
-_TOKEN_DIM = dict(codes=-2, signs=-2, scale=-1, norm_codes=-1, norm_stats=-2, mean_codes=-2, mean_stats=-3)
-
-@patch
-def map(self:PackedKV, fn) -> PackedKV:
-    "Apply `fn` to every stored tensor (batch select, reorder, device moves)."
-    return replace(self, **{k: fn(t) for k, t in self.tensors().items()})
-
-@patch(cls_method=True)
-def cat(cls:PackedKV, parts:list) -> PackedKV:
-    "Concatenate runs of complete blocks along the token axis."
-    if len(parts) == 1: return parts[0]
-    if len({p.roped for p in parts}) > 1: raise ValueError("`parts` mix RoPE'd keys and values")
-    return replace(parts[0], **{k: torch.cat([getattr(p, k) for p in parts], _TOKEN_DIM[k]) for k in parts[0].tensors()})
-
-@patch
-def slice_blocks(self:PackedKV, start:int, stop:int, block:int) -> PackedKV:
-    "Blocks `start:stop`, i.e. tokens `start*block:stop*block`."
-    out = {}
-    for k, t in self.tensors().items():
-        per_tok = k in ('codes', 'signs', 'scale') or (k == 'norm_codes' and t.dtype != torch.uint8)
-        a, b = (start*block, stop*block) if per_tok else (start*block//2, stop*block//2) if k == 'norm_codes' else (start, stop)
-        out[k] = t.narrow(_TOKEN_DIM[k] % t.dim(), a, b - a)
-    return replace(self, **out)
 
 # %% ../nbs/03_quantizer.ipynb #5f160771
 class NSNQuantizer:
