@@ -33,7 +33,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['nsnquant', 'nsnquant.*']),
     include_package_data=True,
-    package_data={'nsnquant': ['codebooks/*.safetensors', 'codebooks/*.json']},
+    package_data={'nsnquant': ['codebooks/*.safetensors', 'codebooks/*.json', 'csrc/*.c']},
     install_requires=_reqs('requirements'),
     extras_require={'dev': _reqs('dev_requirements'), 'triton': _reqs('triton_requirements'),
                     'all': _reqs('dev_requirements') + _reqs('triton_requirements')},

@@ -1,20 +1,21 @@
-"""Benchmark the NSNQuant kernels: encode throughput, decode-attention latency vs context and batch, bytes per token.
+"""Benchmark NSNQuant decoding: attention alone (one layer, against context and batch) and the default model end to end.
 
-`make bench` runs it with CPU-sized defaults (a few minutes); `--quick` is a smoke run. On a GPU the fused path is the Triton
-kernel, on a CPU the vectorized torch path. Results go to kernels/results/<device>.json plus a plot beside it, and a table with
-ratios against full-precision SDPA is printed.
+`make bench` runs it with CPU-sized defaults; `--quick` is a smoke run. On a GPU the fused path is the Triton kernel, on a CPU
+the compiled loops of `nsnquant.kernels` (or torch operators without a C compiler). Results go to
+kernels/results/<device>.json plus a plot beside it, and tables with ratios against full precision are printed.
 
-Methods, all over the same synthetic layer (one attention layer, `--heads` KV heads x `--groups` query heads each):
+Attention alone, one layer (`--heads` KV heads x `--groups` query heads each, d = `--head-dim`), caches filled through a
+`nsnquant.store.KVStore` (batches: one row filled, then `repeat_interleave` and `unshare`, so every row has its own memory):
 - `fp`: full-precision K/V (fp32 on CPU, fp16 on GPU) and torch SDPA with the GQA group packed into the query (what transformers'
   sdpa_attention_forward does for one decode token with a padding mask); ratios are against this one.
 - `fp-gqa`: the same with `enable_gqa=True` (what sdpa_attention_forward calls for an unmasked decode step).
-- `kivi2`: KIVI at 2 bits as `nsnquant.baselines.KIVIQuantizer` stores it (keys per channel, values per token, groups of 32,
-  fp16 scale/min), dequantized with its own `decode` to the fp dtype, then the same SDPA (what the project's KIVI cache does).
-- `kivi2*`: the same layout with a lean unpack written here (shifts and one multiply-add), then SDPA: a fairer price of
-  dequantize-then-attend at 2 bits. Neither is KIVI's own fused CUDA kernel.
-- `nsn2`, `nsn1`: `nsnquant.kernels.fused_decode_attention` on NSNQuant-packed blocks (2 and 1 bit); on a CPU the 1-bit path
-  uses the compiled loops of `nsnquant.kernels.cpu_kernels` when a C compiler is present (`cpu_compiled_loops` in the JSON; set
-  NSNQUANT_CPU_EXT=0 to measure without them).
+- `kivi2`: KIVI at 2 bits as `nsnquant.baselines.KIVIQuantizer` stores it, dequantized with its own `decode`, then SDPA.
+- `nsn2`, `nsn1`: `nsnquant.kernels.fused_decode_attention` on the store (2 and 1 bit).
+
+End to end (`--e2e`, on by default on a CPU): the embedded SmolLM2-135M in its dtype, decode ms/step and tokens/s at each
+(batch, context) for `fp` (DynamicCache), `nsn-1`/`nsn-2` (NSNQuantCache, fused attention) and `kivi-2` (the project's KIVI cache,
+dequantize then SDPA). Each context is prefilled once, at batch 1, into a DynamicCache; every method's cache is filled from those
+K/V through its own `update` (what a prefill does), then repeated to the batch; only decode steps are timed.
 """
 import argparse, json, math, os, platform, statistics, sys, time
 from pathlib import Path
@@ -24,11 +25,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from nsnquant.kernels import fused_decode_attention, triton_encode, cpu_kernels
-from nsnquant.quantizer import NSNQuantizer, PackedKV
-from nsnquant.cache import NSNQuantLayer, _Row
+from nsnquant.quantizer import NSNQuantizer
+from nsnquant.store import KVStore
 from nsnquant.models import StandardRoPE
-try: from nsnquant.baselines import KIVIQuantizer
-except ImportError: KIVIQuantizer = None
+from nsnquant.baselines import KIVIQuantizer
 
 def device_name(dev):
     if dev.type == 'cuda': return torch.cuda.get_device_name(dev)
@@ -46,41 +46,21 @@ def timeit(fn, dev, repeats, warmup=2):
             t = time.perf_counter(); fn(); ts.append((time.perf_counter() - t) * 1e3)
     return statistics.median(ts) if dev.type == 'cuda' else min(ts)
 
-# ---------------------------------------------------------------- synthetic caches
-def synthetic_layer(bits, T, B, H, D, dev, dtype, tail=32, seed=0):
-    "An NSNQuantLayer with B rows of T packed tokens (4 encoded blocks per head, tiled) and a full-precision tail."
+# ---------------------------------------------------------------- attention alone
+def filled_store(bits, T, B, H, D, dev, dtype, tail=32, seed=0, chunk=8192):
+    "A KVStore with B rows of T packed tokens (real encodes of synthetic keys with a channel offset) and a `tail`-token fp tail."
     g = torch.Generator().manual_seed(seed)
-    kq, vq, rope = NSNQuantizer(bits, D), NSNQuantizer(bits, D), StandardRoPE(D)
-    x = torch.randn(H, 256, D, generator=g)
-    pk = kq.encode(x * 2 + torch.randn(H, 1, D, generator=g), torch.arange(256), rope)
-    pv = vq.encode(torch.randn(H, 256, D, generator=g))
-    rep = T // 256
-    pk = PackedKV.cat([pk] * rep).map(lambda t: t.to(dev)); pv = PackedKV.cat([pv] * rep).map(lambda t: t.to(dev))
-    L = NSNQuantLayer(kq, vq, rope)
-    L.H, L.D, L.dtype, L.device, L.is_initialized = H, D, dtype, dev, True
-    e = torch.zeros(H, 0, D, device=dev, dtype=dtype)
-    tk = torch.randn(H, tail, D, generator=g).to(dev, dtype); tv = torch.randn(H, tail, D, generator=g).to(dev, dtype)
-    L.rows = [_Row(0, 0, e, e, pk, pv, tk, tv, rep * 256) for _ in range(B)]
-    L.cumulative_length = rep * 256 + tail
-    return L
+    rope = StandardRoPE(D)
+    s = KVStore(NSNQuantizer(bits, D), NSNQuantizer(bits, D), rope)
+    off = torch.randn(1, H, 1, D, generator=g) * 3
+    for c in range(0, T + tail, chunk):
+        n = min(chunk, T + tail - c)
+        k = torch.randn(1, H, n, D, generator=g) * 2 + off
+        s.append(rope.apply(k, torch.arange(c, c + n)[None]).to(dev, dtype), torch.randn(1, H, n, D, generator=g).to(dev, dtype), pos=c)
+    if B > 1: s.repeat_interleave(B); s.unshare()
+    return s
 
-def kivi2_pack(x, keys):
-    "2-bit uniform asymmetric codes of x [B, H, T, D] in groups of 32: keys per channel (32 tokens), values per token (32 channels)."
-    B, H, T, D = x.shape
-    xs, red = (x.view(B, H, T // 32, 32, D), -2) if keys else (x.view(B, H, T, D // 32, 32), -1)
-    lo, hi = xs.amin(red, keepdim=True), xs.amax(red, keepdim=True)
-    scale = ((hi - lo) / 3).clamp_min(1e-6)
-    q = ((xs - lo) / scale).round().clamp(0, 3).to(torch.uint8)
-    q = q.view(*q.shape[:-1], -1, 4)                                  # four 2-bit codes per byte along the last dim
-    return q[..., 0] | (q[..., 1] << 2) | (q[..., 2] << 4) | (q[..., 3] << 6), scale.half(), lo.half()
-
-def kivi2_unpack(packed, scale, lo, shape, dtype):
-    "Dequantize `kivi2_pack` output to `shape` [B, H, T, D] in `dtype`."
-    q = torch.stack([(packed >> s) & 3 for s in (0, 2, 4, 6)], -1).flatten(-2).to(dtype)
-    return (q * scale.to(dtype) + lo.to(dtype)).reshape(shape)
-
-# ---------------------------------------------------------------- measurements
-def bench_decode(T, B, a, dev, fp_dtype):
+def bench_decode(T, B, a, dev, fp_dtype, stores=None):
     H, G, D = a.heads, a.groups, a.head_dim
     scaling = D ** -0.5
     q = torch.randn(B, H * G, 1, D, device=dev, dtype=fp_dtype)
@@ -90,28 +70,21 @@ def bench_decode(T, B, a, dev, fp_dtype):
            'fp-gqa': timeit(lambda: F.scaled_dot_product_attention(q, k, v, scale=scaling, enable_gqa=True), dev, a.repeats)}
     fpb = 2 * H * D * torch.finfo(fp_dtype).bits / 8
     nbytes = {'fp': fpb, 'fp-gqa': fpb}
-    if KIVIQuantizer is not None:
+    if not a.no_kivi:
         kq, vq = KIVIQuantizer(2, D, 'channel'), KIVIQuantizer(2, D, 'token')
         kp, vp = kq.encode(k), vq.encode(v)
         def kivi():
             kk, vv = kq.decode(kp).to(fp_dtype), vq.decode(vp).to(fp_dtype)
             return F.scaled_dot_product_attention(qp, kk, vv, scale=scaling)
-        res['kivi2'] = timeit(kivi, dev, a.repeats)
+        res['kivi2'] = timeit(kivi, dev, max(2, a.repeats // 3))
         nbytes['kivi2'] = (kp.nbytes() + vp.nbytes()) / (B * T)
-    kp, vp = kivi2_pack(k, True), kivi2_pack(v, False)
-    def kivi_lean():
-        kk, vv = kivi2_unpack(*kp, k.shape, fp_dtype), kivi2_unpack(*vp, k.shape, fp_dtype)
-        return F.scaled_dot_product_attention(qp, kk, vv, scale=scaling)
-    res['kivi2*'] = timeit(kivi_lean, dev, a.repeats)
-    nbytes['kivi2*'] = 2 * H * D * (2 + 2 * 16 / 32) / 8
-    del kp, vp
+        del kp, vp
+    del k, v
     for bits in (2, 1):
-        L = synthetic_layer(bits, T, B, H, D, dev, fp_dtype)
-        qq = q.to(fp_dtype)
-        res[f'nsn{bits}'] = timeit(lambda: fused_decode_attention(qq, L, scaling), dev, a.repeats)
-        r = L.rows[0]
-        nbytes[f'nsn{bits}'] = (r.pk.nbytes() + r.pv.nbytes()) / r.n_packed
-        del L
+        s = filled_store(bits, T, B, H, D, dev, fp_dtype)
+        res[f'nsn{bits}'] = timeit(lambda: fused_decode_attention(q, s, scaling), dev, a.repeats)
+        nbytes[f'nsn{bits}'] = s.block_nbytes() / s.block
+        del s
     return res, nbytes
 
 def bench_encode(a, dev):
@@ -127,6 +100,63 @@ def bench_encode(a, dev):
             out[f'nsn{bits} triton'] = T / timeit(lambda: triton_encode(q, x, pos, rope), dev, a.repeats, warmup=1) * 1e3
     return out   # tokens (of one layer, all KV heads) per second
 
+# ---------------------------------------------------------------- end to end
+def _rss_mb() -> float:
+    try: return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
+    except (OSError, ValueError): return float('nan')
+
+def bench_end_to_end(a, dev):
+    "Decode ms/step of the default model for each method, batch and context."
+    from transformers import DynamicCache
+    from nsnquant.models import load_model
+    from nsnquant.data import load_tokens
+    from nsnquant.baselines import make_cache
+    model, tok = load_model(device=dev)
+    methods = a.e2e_methods.split(',')
+    ids = load_tokens(a.e2e_corpus, tok, max_tokens=max(c for _, c in a.e2e_grid) + a.e2e_steps + 8)
+    rows = []
+    for ctx in sorted({c for _, c in a.e2e_grid}):
+        x = ids[:ctx][None].to(dev)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            ref = DynamicCache(config=model.config)
+            model(x, cache=ref, use_cache=True, logits_to_keep=1)
+        print(f"  prefill {ctx} tokens, batch 1: {time.perf_counter() - t0:.1f} s", flush=True)
+        kv = [(l.keys, l.values) for l in ref.layers]
+        pos = torch.arange(ctx, device=dev)[None]
+        for B in sorted({b for b, c in a.e2e_grid if c == ctx}):
+            for m in methods:
+                if m == 'fp':
+                    c = DynamicCache(config=model.config)
+                    for li, (k, v) in enumerate(kv): c.update(k.clone(), v.clone(), li)
+                else:
+                    c = make_cache(m, model, attention='fused') if m.startswith('nsn') else make_cache(m, model)
+                    for li, (k, v) in enumerate(kv): c.update(k, v, li, kwargs={'position_ids': pos})
+                if B > 1:
+                    c.batch_repeat_interleave(B)
+                    for l in c.layers:
+                        if hasattr(l, 'store'): l.store.unshare()
+                nxt = ids[ctx:ctx + 1].view(1, 1).expand(B, 1).to(dev)
+                times = []
+                with torch.no_grad():
+                    for s in range(a.e2e_steps + 1):
+                        p = torch.full((B, 1), ctx + s, device=dev)
+                        if dev.type == 'cuda': torch.cuda.synchronize()
+                        t = time.perf_counter()
+                        out = model(nxt, cache=c, use_cache=True, position_ids=p)
+                        if dev.type == 'cuda': torch.cuda.synchronize()
+                        times.append((time.perf_counter() - t) * 1e3)
+                        nxt = out.logits[:, -1:].argmax(-1)
+                ms = statistics.median(times[1:])                                   # the first step is a warmup
+                kvb = c.nbytes() if hasattr(c, 'nbytes') else sum(t.numel() * t.element_size() for l in c.layers for t in (l.keys, l.values))
+                row = dict(method=m, batch=B, context=ctx, ms_per_step=round(ms, 2), tok_per_s=round(B * 1e3 / ms, 1),
+                           kv_bytes=int(kvb), rss_mb=round(_rss_mb(), 1))
+                rows.append(row)
+                print(f"  {m:>7} batch {B:>2} context {ctx:>5}: {ms:8.1f} ms/step, {row['tok_per_s']:8.1f} tok/s, KV {kvb / 2**20:8.1f} MiB", flush=True)
+                del c
+        del ref, kv
+    return rows
+
 # ---------------------------------------------------------------- report
 def table(rows, key, methods):
     hdr = f"{key:>8} | " + " | ".join(f"{m:>17}" for m in methods)
@@ -136,25 +166,55 @@ def table(rows, key, methods):
         lines.append(f"{r[key]:>8} | " + " | ".join(f"{r['ms'][m]:8.3f} ms {fp / r['ms'][m]:5.2f}x" for m in methods))
     return '\n'.join(lines)
 
+def e2e_table(rows):
+    "tokens/s per (batch, context), with each method's ratio to fp measured in the same run."
+    methods = list(dict.fromkeys(r['method'] for r in rows))
+    keys = list(dict.fromkeys((r['batch'], r['context']) for r in rows))
+    get = {(r['method'], r['batch'], r['context']): r for r in rows}
+    hdr = f"{'batch x context':>16} | " + " | ".join(f"{m:>22}" for m in methods)
+    lines = [hdr, '-' * len(hdr)]
+    for b, c in keys:
+        fp = get.get(('fp', b, c))
+        cells = []
+        for m in methods:
+            r = get.get((m, b, c))
+            ratio = f"{r['tok_per_s'] / fp['tok_per_s']:5.2f}x" if r and fp else '     '
+            cells.append(f"{r['ms_per_step']:8.1f} ms {ratio} fp" if r else ' ' * 22)
+        lines.append(f"{f'{b} x {c}':>16} | " + " | ".join(cells))
+    return '\n'.join(lines)
+
 def plot(res, path):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    panels = [(k, lab) for k, lab in (('context', 'context length (tokens), batch 1'), ('batch', 'batch size')) if res.get(k)]
-    fig, axs = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    panels = [(k, lab) for k, lab in (('context', 'context length (tokens), batch 1'),
+                                      ('batch', f"batch size (context {res['config']['batch_context']})")) if res.get(k)]
+    e2e = res.get('end_to_end') or []
+    fig, axs = plt.subplots(1, len(panels) + bool(e2e), figsize=(5.5 * (len(panels) + bool(e2e)), 4), squeeze=False)
     for ax, (k, lab) in zip(axs[0], panels):
         rows = res[k]
         for m in rows[0]['ms']:
             ax.plot([r[k] for r in rows], [r['ms'][m] for r in rows], 'o-', label=m)
         ax.set_xscale('log', base=2); ax.set_yscale('log'); ax.set_xlabel(lab); ax.set_ylabel('decode attention, ms (one layer)')
         ax.grid(alpha=.3); ax.legend()
-    fig.suptitle(f"{res['device']}: H_kv={res['config']['heads']}, G={res['config']['groups']}, d={res['config']['head_dim']}")
+    if e2e:
+        ax = axs[0][-1]
+        keys = list(dict.fromkeys((r['batch'], r['context']) for r in e2e))
+        methods = list(dict.fromkeys(r['method'] for r in e2e))
+        get = {(r['method'], r['batch'], r['context']): r['tok_per_s'] for r in e2e}
+        w = 0.8 / len(methods)
+        for i, m in enumerate(methods):
+            ax.bar([j + i * w for j in range(len(keys))], [get.get((m, b, c), 0) for b, c in keys], w, label=m)
+        ax.set_xticks([j + 0.4 - w / 2 for j in range(len(keys))], [f'{b}x{c}' for b, c in keys], rotation=30)
+        ax.set_ylabel('decode tokens/s (default model)'); ax.set_xlabel('batch x context'); ax.grid(alpha=.3, axis='y'); ax.legend()
+    fig.suptitle(f"{res['device']}: H_kv={res['config']['heads']}, G={res['config']['groups']}, d={res['config']['head_dim']}, "
+                 f"{res['threads']} thread(s)")
     fig.tight_layout(); fig.savefig(path, dpi=120)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--contexts', default=None, help='comma-separated context lengths (default: 1k..32k on CPU, 1k..64k on GPU)')
-    ap.add_argument('--batches', default=None, help='comma-separated batch sizes at --batch-context (default: 1..64 on GPU, none on CPU)')
+    ap.add_argument('--batches', default=None, help='comma-separated batch sizes at --batch-context (default: 1,4,16 on CPU, 1..64 on GPU)')
     ap.add_argument('--batch-context', type=int, default=8192)
     ap.add_argument('--heads', type=int, default=8, help='KV heads (default 8, LLaMA-3-8B-like)')
     ap.add_argument('--groups', type=int, default=4, help='query heads per KV head')
@@ -162,24 +222,35 @@ def main(argv=None):
     ap.add_argument('--encode-tokens', type=int, default=None)
     ap.add_argument('--repeats', type=int, default=None)
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
-    ap.add_argument('--quick', action='store_true', help='smoke run: two context lengths, few repeats')
+    ap.add_argument('--no-kivi', action='store_true', help='skip the (slow) KIVI dequantize-then-attend row')
+    ap.add_argument('--e2e', default=None, choices=('on', 'off'), help='end-to-end model benchmark (default: on on a CPU, off on a GPU)')
+    ap.add_argument('--e2e-grid', default=None, help='batch x context pairs, e.g. "1x512,16x4096" (default: 1,4,16 x 512,4096 and 1x16384)')
+    ap.add_argument('--e2e-methods', default='fp,nsn-1,nsn-2,kivi-2')
+    ap.add_argument('--e2e-steps', type=int, default=None, help='timed decode steps per configuration')
+    ap.add_argument('--e2e-corpus', default='pydoc')
+    ap.add_argument('--quick', action='store_true', help='smoke run: small sizes, few repeats')
     ap.add_argument('--out', default=str(ROOT / 'kernels' / 'results'))
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
     gpu = dev.type == 'cuda'
     if a.threads: torch.set_num_threads(a.threads)
     ints = lambda s: [int(x) for x in s.split(',') if x]
-    ctx = ints(a.contexts) if a.contexts else ([1024, 8192] if a.quick else [1024 * 2 ** i for i in range(7 if gpu else 6)])
-    bat = ints(a.batches) if a.batches is not None else ([] if not gpu else [1, 8] if a.quick else [1, 4, 16, 64])
+    ctx = ints(a.contexts) if a.contexts else ([1024, 4096] if a.quick else [1024 * 2 ** i for i in range(7 if gpu else 6)])
+    if a.quick: a.batch_context = min(a.batch_context, 2048)
+    bat = ints(a.batches) if a.batches is not None else ([1, 4] if a.quick else [1, 4, 16, 64] if gpu else [1, 4, 16])
     a.repeats = a.repeats or (3 if a.quick else 20 if gpu else 9)
     a.encode_tokens = a.encode_tokens or (1024 if a.quick else 65536 if gpu else 4096)
+    e2e = (a.e2e or ('off' if gpu else 'on')) == 'on'
+    grid = a.e2e_grid or ('1x256,2x256' if a.quick else '1x512,4x512,16x512,1x4096,4x4096,16x4096,1x16384')
+    a.e2e_grid = [tuple(int(v) for v in p.split('x')) for p in grid.split(',') if p]
+    a.e2e_steps = a.e2e_steps or (2 if a.quick else 5)
     fp_dtype = torch.float16 if gpu else torch.float32
     name = device_name(dev)
     res = dict(device=name, torch=torch.__version__, threads=torch.get_num_threads(), fp_dtype=str(fp_dtype),
                config=dict(heads=a.heads, groups=a.groups, head_dim=a.head_dim, batch_context=a.batch_context),
-               path='triton' if gpu else 'torch', context=[], batch=[],
+               path='triton' if gpu else 'cpu', context=[], batch=[], end_to_end=[],
                cpu_compiled_loops=None if gpu else cpu_kernels() is not None)
-    cpu_path = 'vectorized torch' + (', compiled 1-bit loops' if res['cpu_compiled_loops'] else '')
+    cpu_path = 'compiled loops' if res['cpu_compiled_loops'] else 'torch operators'
     print(f"# {name} ({'Triton' if gpu else cpu_path} path, {torch.get_num_threads()} threads), "
           f"H_kv={a.heads} G={a.groups} d={a.head_dim}, fp={fp_dtype}", flush=True)
     res['encode_tokens_per_s'] = bench_encode(a, dev)
@@ -198,6 +269,10 @@ def main(argv=None):
     if res['batch']:
         print(f"\nBatch at context {a.batch_context}:"); print(table(res['batch'], 'batch', methods))
     print('\nBytes per token (one layer, K+V, all KV heads):', {k: round(v, 1) for k, v in res['bytes_per_token'].items()})
+    if e2e:
+        print('\nEnd to end, default model:', flush=True)
+        res['end_to_end'] = bench_end_to_end(a, dev)
+        print('\nDecode ms/step (ratio = tokens/s over fp tokens/s, same run):'); print(e2e_table(res['end_to_end']))
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     stem = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name).strip('_') or 'cpu'
     (out / f'{stem}.json').write_text(json.dumps(res, indent=1))

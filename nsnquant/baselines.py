@@ -13,7 +13,7 @@ from torch import Tensor
 from fastcore.basics import patch
 from .nsn import check_float
 from .hadamard import Hadamard
-from .quantizer import NSNQuantizer
+from .quantizer import NSNQuantizer, Packed
 from .models import cache_dir, model_kv, load_tokenizer
 from .data import load_tokens, windows
 from .cache import NSNQuantCache, IdentityQuantizer, check_cache_config
@@ -47,25 +47,11 @@ def unpack_bits(p:Tensor, # [..., m] uint8 from `pack_bits`
 
 # %% ../nbs/07_baselines.ipynb #4e21b721
 @dataclass
-class GroupPacked:
+class GroupPacked(Packed):
     "Packed tokens: one row of code bytes per token, plus optional fp16 (scale, min) statistics per group."
     codes:Tensor # [..., T, bytes per token] uint8
     stats:Tensor|None=None # [..., T/tokens_per_stat, n_groups, 2] fp16 (scale, min), or None
     tokens_per_stat:int=1 # tokens covered by one row of `stats`
-    def tensors(self) -> dict: return {k: v for k, v in (('codes', self.codes), ('stats', self.stats)) if v is not None}
-    def nbytes(self) -> int: return sum(t.numel() * t.element_size() for t in self.tensors().values())
-    def map(self, fn) -> GroupPacked: return replace(self, **{k: fn(v) for k, v in self.tensors().items()})
-    @property
-    def n_tokens(self) -> int: return self.codes.shape[-2]
-    @classmethod
-    def cat(cls, parts:list) -> GroupPacked:
-        st = None if parts[0].stats is None else torch.cat([p.stats for p in parts], -3)
-        return replace(parts[0], codes=torch.cat([p.codes for p in parts], -2), stats=st)
-    def slice_blocks(self, start:int, stop:int, block:int) -> GroupPacked:
-        "Blocks `start:stop` of `block` tokens."
-        g = self.tokens_per_stat
-        st = None if self.stats is None else self.stats[..., start * block // g:stop * block // g, :, :]
-        return replace(self, codes=self.codes[..., start * block:stop * block, :], stats=st)
 
 # %% ../nbs/07_baselines.ipynb #f389517d
 def rtn_minmax(x:Tensor, # [...] values, grouped along `dim`

@@ -29,12 +29,8 @@ def _nll(logits:Tensor, # [1, T, V]
 def kv_bits(cache, fp_bits:int=16) -> float|None: # None for a cache type it does not know
     "Effective stored bits per K/V element of a filled cache: packed bytes plus full-precision tokens at `fp_bits`."
     if isinstance(cache, NSNQuantCache):
-        bits = elems = 0
-        for l in cache.layers:
-            for r in l.rows:
-                fp = sum(t.numel() for t in (r.sink_k, r.sink_v, r.tail_k, r.tail_v))
-                bits += fp * fp_bits + (8 * (r.pk.nbytes() + r.pv.nbytes()) if r.pk is not None else 0)
-                elems += fp + 2 * r.n_packed * l.H * l.D
+        bits = sum(8 * l.store.nbytes(fp_bits=fp_bits) for l in cache.layers)
+        elems = sum(l.store.n_elements() for l in cache.layers)
         return bits / elems if elems else None
     layers = getattr(cache, 'layers', [])
     if layers and hasattr(layers[0], '_quantized_keys'):       # transformers' QuantizedCache

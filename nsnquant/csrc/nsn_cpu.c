@@ -1,0 +1,284 @@
+/* Compiled CPU loops of NSNQuant's fused decode attention, reading a KVStore's block pool through its block table.
+   One call covers every (batch row, KV head) pair, in parallel with OpenMP; the G query heads of a KV head are handled together.
+   Pool layout of one side (keys or values), slot s, head h, block of W tokens, n8 = d/8 sub-vectors:
+     codes  [P, H, W, n8] u8      signs  [P, H, W, n8] u8 (2 bits)     scale [P, H, W] fp16
+     ncodes [P, H, W/2] u8 (4-bit norms, low nibble first)              nstats [P, H, 2] fp16 (step, min)
+     mcodes [P, H, d/2] u8 (4-bit means)                                mstats [P, H, d/group, 2] fp16 (step, min)
+   Row b holds nblk[b] blocks, slots table[b * tstride + j]. */
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#if defined(__F16C__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+typedef float v4 __attribute__((vector_size(16), aligned(4)));
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
+#define INL static inline __attribute__((always_inline))
+
+INL float h2f(uint16_t h) {           /* IEEE half -> float, exact (normals, subnormals, zeros, inf) */
+  uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 1023, u;
+  if (e == 31) u = s | 0x7f800000u | (m << 13);
+  else if (e) u = s | ((e + 112) << 23) | (m << 13);
+  else if (m) { e = 113; while (!(m & 1024)) { m <<= 1; e--; } u = s | (e << 23) | ((m & 1023) << 13); }
+  else u = s;
+  float f; memcpy(&f, &u, 4); return f;
+}
+INL void halves(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(src + i))));
+#endif
+  for (; i < n; i++) dst[i] = h2f(src[i]);
+}
+
+/* sign masks: SGN[s][k] has the float sign bit set where bit k of sign byte s is set (coordinate k negative) */
+static vi8 SGN[256];
+static int SGN_READY = 0;
+static void init_signs(void) {
+  if (SGN_READY) return;
+  for (int s = 0; s < 256; s++) for (int k = 0; k < 8; k++) SGN[s][k] = ((s >> k) & 1) ? (int32_t)0x80000000u : 0;
+  SGN_READY = 1;
+}
+INL v8 signed_cw(const float* cb, uint8_t c, uint8_t s) {
+  v8 w = *(const v8*)(cb + 8 * (int64_t)c);
+  return (v8)((vi8)w ^ SGN[s]);
+}
+INL float hsum8(v8 a) { return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); }
+
+/* one block's dequantized norms n_t and adaptive scales s'_t, W tokens */
+INL void block_norms(const uint8_t* nc, const uint16_t* ns, const uint16_t* sc, int64_t W, float* nrm, float* scl) {
+  float step = h2f(ns[0]), lo = h2f(ns[1]);
+  for (int64_t w = 0; w < W; w++) nrm[w] = lo + (float)((nc[w >> 1] >> ((w & 1) * 4)) & 15) * step;
+  halves(sc, scl, W);
+}
+
+#define MAXW 256
+INL uint32_t load4(const uint8_t* p) { uint32_t x; memcpy(&x, p, 4); return x; }
+#ifndef LUT_NQ4
+#define LUT_NQ4 4   /* sub-vectors per pass at GP = 4: a 16 KB slice of the LUT (or histogram) */
+#endif
+#define NEG_INF (-__builtin_inff())
+
+/* ---------------------------------------------------------------- means: dequantized block means, keys rotated to the block start
+   out[((b * H + h) * NB + j) * D + c]: mu (values), or RoPE_{p0}(mu) without the attention scaling (keys), p0 = bpos[slot];
+   E: [positions, D] = alpha*cos | alpha*sin halves of the model's RoPE; rows j >= nblk[b] are zero. */
+void nsn_means(const uint8_t* mcodes, const uint16_t* mstats, const int64_t* table, int64_t tstride, const int64_t* nblk,
+               const int64_t* bpos, const float* E, float inv_alpha, int rotate, float* out,
+               int64_t B, int64_t H, int64_t NB, int64_t D, int64_t group, int nt) {
+  int64_t ng = D / group, half = D / 2;
+  #pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
+  for (int64_t b = 0; b < B; b++) for (int64_t h = 0; h < H; h++) {
+    float mu[1024], st[256];
+    for (int64_t j = 0; j < NB; j++) {
+      float* o = out + ((b * H + h) * NB + j) * D;
+      if (j >= nblk[b]) { memset(o, 0, D * sizeof(float)); continue; }
+      int64_t slot = table[b * tstride + j], base = slot * H + h;
+      const uint8_t* mc = mcodes + base * half;
+      halves(mstats + base * ng * 2, st, ng * 2);
+      for (int64_t g = 0; g < ng; g++) {
+        float step = st[2 * g], lo = st[2 * g + 1]; float* m = mu + g * group; const uint8_t* c = mc + g * group / 2;
+        for (int64_t k = 0; k < group / 2; k++) { m[2 * k] = lo + (float)(c[k] & 15) * step; m[2 * k + 1] = lo + (float)(c[k] >> 4) * step; }
+      }
+      if (!rotate) { memcpy(o, mu, D * sizeof(float)); continue; }
+      const float* e = E + bpos[slot] * D;
+      for (int64_t f = 0; f < half; f++) {
+        float cs = e[f] * inv_alpha, sn = e[half + f] * inv_alpha;
+        o[f] = mu[f] * cs - mu[half + f] * sn;
+        o[half + f] = mu[half + f] * cs + mu[f] * sn;
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- scores
+   out[b * ob + h * oh + g * og + j * W + w] = n_t (s'_t <Fq_g, c_t> + ms[((b * H + h) * NB + j) * GP * W + g * W + w]),
+   -inf for blocks j >= nblk[b]. 1 bit: lut [B, H, n8, 256, GP] holds <(Fq_g)_i, cb_c>; 2 bits: fq [B, H, GP, D] and the
+   magnitude codebook cb [256, 8]. */
+/* 1 bit: the LUT of one (row, head) is n8 x 256 x GP floats (64 KB at d = 128, GP = 4), more than L1; the lookups run in passes over
+   `nq` sub-vectors at a time (a 16 KB slice), accumulating into a per-token buffer. */
+#define SCORES1(V, NQ)                                                                                              \
+INL void lut_pass_##V(const uint8_t* c, const V* L, V* acc, int64_t W, int64_t n8, int64_t i0) {                  \
+  const V* L0 = L + i0 * 256; const uint8_t* c0 = c + i0;                                                           \
+  if (NQ == 4 && i0 + 4 <= n8) { for (int64_t w = 0; w < W; w++) { uint32_t cc = load4(c0 + w * n8);             \
+      acc[w] += (L0[cc & 255] + L0[256 + ((cc >> 8) & 255)]) + (L0[512 + ((cc >> 16) & 255)] + L0[768 + (cc >> 24)]); } \
+    return; }                                                                                                        \
+  for (int64_t w = 0; w < W; w++) { const uint8_t* ct = c0 + w * n8; V a = {0};                                     \
+    _Pragma("GCC unroll 8") for (int i = 0; i < NQ && i0 + i < n8; i++) a += L0[i * 256 + ct[i]];                    \
+    acc[w] += a; } }
+SCORES1(v4, LUT_NQ4) SCORES1(v8, LUT_NQ4 / 2) SCORES1(v16, LUT_NQ4 / 4)
+
+/* 2 bits (n8 a multiple of 4): the horizontal sums of 8 tokens' lane-wise partial dot products are done together (a transpose-add),
+   so they cost about one instruction per token and query head. */
+INL v8 hsum8x8(const v8* a) {            /* lane t = sum of the lanes of a[t] */
+#if defined(__AVX2__)
+  __m256 t0 = _mm256_hadd_ps((__m256)a[0], (__m256)a[1]), t1 = _mm256_hadd_ps((__m256)a[2], (__m256)a[3]);
+  __m256 t2 = _mm256_hadd_ps((__m256)a[4], (__m256)a[5]), t3 = _mm256_hadd_ps((__m256)a[6], (__m256)a[7]);
+  __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return (v8)_mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+#else
+  v8 r; for (int t = 0; t < 8; t++) r[t] = hsum8(a[t]); return r;
+#endif
+}
+/* NI sub-vectors at a time (NI * GG rotated-query vectors held in registers) for every token of the block; per token and query
+   head a lane-wise partial sum in `part`, reduced 8 tokens at a time at the end. */
+#define SCORES2(GG, NI)                                                                                              \
+INL void scores2_##GG(const uint8_t* c, const uint8_t* sg, const float* cb, const float* fq, const float* ms,      \
+                      const float* nrm, const float* scl, float* o, int64_t og, int64_t W, int64_t n8, int64_t D) {  \
+  v8 part[MAXW][GG];                                                                                                 \
+  for (int64_t i0 = 0; i0 < n8; i0 += NI) {                                                                          \
+    v8 f[NI][GG];                                                                                                    \
+    for (int ii = 0; ii < NI; ii++) for (int g = 0; g < GG; g++) f[ii][g] = *(const v8*)(fq + g * D + 8 * (i0 + ii)); \
+    for (int64_t w = 0; w < W; w++) {                                                                                \
+      v8 a[GG]; for (int g = 0; g < GG; g++) a[g] = i0 ? part[w][g] : (v8){0};                                       \
+      uint32_t cc = load4(c + w * n8 + i0), ss = load4(sg + w * n8 + i0);                                            \
+      for (int ii = 0; ii < NI; ii++) { v8 cw = signed_cw(cb, (cc >> (8 * ii)) & 255, (ss >> (8 * ii)) & 255);       \
+        for (int g = 0; g < GG; g++) a[g] += cw * f[ii][g]; }                                                        \
+      for (int g = 0; g < GG; g++) part[w][g] = a[g]; } }                                                            \
+  for (int64_t w0 = 0; w0 < W; w0 += 8) { int64_t n = W - w0 < 8 ? W - w0 : 8;                                      \
+    for (int g = 0; g < GG; g++) { v8 t8[8]; for (int t = 0; t < 8; t++) t8[t] = t < n ? part[w0 + t][g] : (v8){0};  \
+      v8 sum = hsum8x8(t8);                                                                                          \
+      for (int64_t t = 0; t < n; t++) o[g * og + w0 + t] = nrm[w0 + t] * (scl[w0 + t] * sum[t] + ms[g * W + w0 + t]); } } }
+SCORES2(1, 4) SCORES2(2, 4) SCORES2(3, 4) SCORES2(4, 4) SCORES2(5, 2) SCORES2(6, 2) SCORES2(7, 2) SCORES2(8, 2)
+
+INL int64_t lut_chunk(int64_t GP) { return GP == 4 ? LUT_NQ4 : GP == 8 ? LUT_NQ4 / 2 : LUT_NQ4 / 4; }
+
+void nsn_scores(int bits, const uint8_t* codes, const uint8_t* signs, const uint16_t* scale, const uint8_t* ncodes,
+                const uint16_t* nstats, const int64_t* table, int64_t tstride, const int64_t* nblk,
+                const float* tab, const float* cb, const float* ms, float* out, int64_t ob, int64_t oh, int64_t og,
+                int64_t B, int64_t H, int64_t NB, int64_t G, int64_t GP, int64_t W, int64_t n8, int nt) {
+  init_signs();
+  int64_t D = 8 * n8, nq = lut_chunk(GP);
+  #pragma omp parallel for num_threads(nt) schedule(dynamic) collapse(2)
+  for (int64_t b = 0; b < B; b++) for (int64_t h = 0; h < H; h++) {
+    float nrm[MAXW], scl[MAXW];
+    float* o = out + b * ob + h * oh;
+    int64_t nb = nblk[b] < NB ? nblk[b] : NB;
+    float* acc = NULL;
+    if (bits == 1) {                                   /* <Fq_g, c_t> for every token of the row, sub-vector chunk by chunk */
+      acc = (float*)calloc(nb * W * GP + 16, sizeof(float));
+      const float* L = tab + (b * H + h) * n8 * 256 * GP;
+      for (int64_t i0 = 0; i0 < n8; i0 += nq)
+        for (int64_t j = 0; j < nb; j++) {
+          const uint8_t* c = codes + (table[b * tstride + j] * H + h) * W * n8; float* a = acc + j * W * GP;
+          if (GP == 4) lut_pass_v4(c, (const v4*)L, (v4*)a, W, n8, i0);
+          else if (GP == 8) lut_pass_v8(c, (const v8*)L, (v8*)a, W, n8, i0);
+          else lut_pass_v16(c, (const v16*)L, (v16*)a, W, n8, i0);
+        }
+    }
+    for (int64_t j = 0; j < NB; j++) {
+      float* oj = o + j * W;
+      if (j >= nb) { for (int64_t g = 0; g < G; g++) for (int64_t w = 0; w < W; w++) oj[g * og + w] = NEG_INF; continue; }
+      int64_t slot = table[b * tstride + j], base = slot * H + h;
+      block_norms(ncodes + base * (W / 2), nstats + base * 2, scale + base * W, W, nrm, scl);
+      const float* m = ms + ((b * H + h) * NB + j) * GP * W;
+      if (bits == 1) {
+        const float* a = acc + j * W * GP;
+        for (int64_t g = 0; g < G; g++) for (int64_t w = 0; w < W; w++) oj[g * og + w] = nrm[w] * (scl[w] * a[w * GP + g] + m[g * W + w]);
+        continue;
+      }
+      const uint8_t* c = codes + base * W * n8; const uint8_t* s = signs + base * W * n8; const float* fq = tab + (b * H + h) * GP * D;
+      switch (G) {
+        case 1: scores2_1(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        case 2: scores2_2(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        case 3: scores2_3(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        case 4: scores2_4(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        case 5: scores2_5(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        case 6: scores2_6(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        case 7: scores2_7(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
+        default:
+          for (int64_t g0 = 0; g0 < G; g0 += 8) {
+            int64_t gn = G - g0 < 8 ? G - g0 : 8;
+            float tmp[8 * MAXW];
+            scores2_8(c, s, cb, fq + g0 * D, m + g0 * W, nrm, scl, tmp, MAXW, W, n8, D);
+            for (int64_t g = 0; g < gn; g++) for (int64_t w = 0; w < W; w++) oj[(g0 + g) * og + w] = tmp[g * MAXW + w];
+          }
+      }
+    }
+    free(acc);
+  }
+}
+
+/* ---------------------------------------------------------------- values
+   wn_t = p_t n_t (p[b * pb + h * ph + g * pg + j * W + w]); bsum[((b * H + h) * GP + g) * NB + j] = sum_{t in block j} wn_t.
+   1 bit: hist[(b * H + h), i, c, g] += wn_t s'_t over tokens whose sub-vector i has code c (then hist x codebook);
+   2 bits: acc[(b * H + h), g, :] += wn_t s'_t c_t (signed codewords, Hadamard domain). Outputs zeroed by the caller. */
+#define VALUES1(V, NQ)                                                                                              \
+INL void hist_pass_##V(const uint8_t* c, const V* wt, V* hist, int64_t W, int64_t n8, int64_t i0) {               \
+  V* H0 = hist + i0 * 256; const uint8_t* c0 = c + i0;                                                              \
+  if (NQ == 4 && i0 + 4 <= n8) { for (int64_t w = 0; w < W; w++) { V x = wt[w]; uint32_t cc = load4(c0 + w * n8); \
+      H0[cc & 255] += x; H0[256 + ((cc >> 8) & 255)] += x; H0[512 + ((cc >> 16) & 255)] += x; H0[768 + (cc >> 24)] += x; } \
+    return; }                                                                                                        \
+  for (int64_t w = 0; w < W; w++) { V x = wt[w]; const uint8_t* ct = c0 + w * n8;                                   \
+    _Pragma("GCC unroll 8") for (int i = 0; i < NQ && i0 + i < n8; i++) H0[i * 256 + ct[i]] += x; } }
+VALUES1(v4, LUT_NQ4) VALUES1(v8, LUT_NQ4 / 2) VALUES1(v16, LUT_NQ4 / 4)
+
+/* 2 bits: sub-vector by sub-vector, the weighted signed codewords of the block's tokens summed into 2 x GG accumulators
+   (even and odd tokens: two independent FMA chains per query head) */
+/* 2 bits: NI sub-vectors at a time, NI x GG accumulators in registers over the block's tokens (each token's GG weights loaded
+   once per chunk) */
+#define VALUES2(GG, NI)                                                                                              \
+INL void values2_##GG(const uint8_t* c, const uint8_t* sg, const float* cb, const float* wt, int64_t GP,            \
+                      float* acc, int64_t W, int64_t n8, int64_t D) {                                                \
+  for (int64_t i0 = 0; i0 < n8; i0 += NI) {                                                                          \
+    v8 a[NI][GG];                                                                                                    \
+    for (int ii = 0; ii < NI; ii++) for (int g = 0; g < GG; g++) a[ii][g] = *(v8*)(acc + g * D + 8 * (i0 + ii));     \
+    for (int64_t w = 0; w < W; w++) {                                                                                \
+      uint32_t cc = load4(c + w * n8 + i0), ss = load4(sg + w * n8 + i0);                                            \
+      for (int ii = 0; ii < NI; ii++) { v8 cw = signed_cw(cb, (cc >> (8 * ii)) & 255, (ss >> (8 * ii)) & 255);       \
+        for (int g = 0; g < GG; g++) a[ii][g] += wt[w * GP + g] * cw; } }                                            \
+    for (int ii = 0; ii < NI; ii++) for (int g = 0; g < GG; g++) *(v8*)(acc + g * D + 8 * (i0 + ii)) = a[ii][g]; } }
+VALUES2(1, 4) VALUES2(2, 4) VALUES2(3, 4) VALUES2(4, 4) VALUES2(5, 2) VALUES2(6, 2) VALUES2(7, 2) VALUES2(8, 2)
+
+void nsn_values(int bits, const uint8_t* codes, const uint8_t* signs, const uint16_t* scale, const uint8_t* ncodes,
+                const uint16_t* nstats, const int64_t* table, int64_t tstride, const int64_t* nblk,
+                const float* p, int64_t pb, int64_t ph, int64_t pg, const float* cb, float* acc, float* bsum,
+                int64_t B, int64_t H, int64_t NB, int64_t G, int64_t GP, int64_t W, int64_t n8, int nt) {
+  init_signs();
+  int64_t D = 8 * n8, nq = lut_chunk(GP);
+  #pragma omp parallel for num_threads(nt) schedule(dynamic) collapse(2)
+  for (int64_t b = 0; b < B; b++) for (int64_t h = 0; h < H; h++) {
+    float nrm[MAXW], scl[MAXW];
+    const float* pp = p + b * pb + h * ph;
+    float* bs = bsum + (b * H + h) * GP * NB;
+    float* a = acc + (b * H + h) * (bits == 1 ? n8 * 256 * GP : GP * D);
+    int64_t nb = nblk[b] < NB ? nblk[b] : NB;
+    float* wt = (float*)malloc((nb * W * GP + 16) * sizeof(float));    /* p_t n_t s'_t per token and query head */
+    for (int64_t j = 0; j < nb; j++) {
+      int64_t base = table[b * tstride + j] * H + h;
+      block_norms(ncodes + base * (W / 2), nstats + base * 2, scale + base * W, W, nrm, scl);
+      float* wj = wt + j * W * GP;
+      for (int64_t w = 0; w < W; w++) for (int64_t g = 0; g < GP; g++) {
+        float wn = g < G ? pp[g * pg + j * W + w] * nrm[w] : 0.f;
+        bs[g * NB + j] += wn; wj[w * GP + g] = wn * scl[w];
+      }
+    }
+    if (bits == 1) {
+      for (int64_t i0 = 0; i0 < n8; i0 += nq)
+        for (int64_t j = 0; j < nb; j++) {
+          const uint8_t* c = codes + (table[b * tstride + j] * H + h) * W * n8; const float* wj = wt + j * W * GP;
+          if (GP == 4) hist_pass_v4(c, (const v4*)wj, (v4*)a, W, n8, i0);
+          else if (GP == 8) hist_pass_v8(c, (const v8*)wj, (v8*)a, W, n8, i0);
+          else hist_pass_v16(c, (const v16*)wj, (v16*)a, W, n8, i0);
+        }
+    } else {
+      for (int64_t j = 0; j < nb; j++) {
+        int64_t base = table[b * tstride + j] * H + h;
+        const uint8_t* c = codes + base * W * n8; const uint8_t* s = signs + base * W * n8; const float* wj = wt + j * W * GP;
+        switch (G) {
+          case 1: values2_1(c, s, cb, wj, GP, a, W, n8, D); break;
+          case 2: values2_2(c, s, cb, wj, GP, a, W, n8, D); break;
+          case 3: values2_3(c, s, cb, wj, GP, a, W, n8, D); break;
+          case 4: values2_4(c, s, cb, wj, GP, a, W, n8, D); break;
+          case 5: values2_5(c, s, cb, wj, GP, a, W, n8, D); break;
+          case 6: values2_6(c, s, cb, wj, GP, a, W, n8, D); break;
+          case 7: values2_7(c, s, cb, wj, GP, a, W, n8, D); break;
+          default: for (int64_t g0 = 0; g0 < G; g0 += 8) values2_8(c, s, cb, wj + g0, GP, a + g0 * D, W, n8, D);
+        }
+      }
+    }
+    free(wt);
+  }
+}
