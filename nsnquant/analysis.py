@@ -41,7 +41,8 @@ ANALYSIS_SIZES = {
     'embedded': dict(kv_tokens=1024, embed_data=('pydoc', 'bible', 'code'), embed_points=300, passkey_lengths=(1024, 2048, 4096),
                      passkey_depths=(0.1, 0.5, 0.9), passkey_trials=1, agreement_prompts=6, agreement_prompt_tokens=256,
                      agreement_new_tokens=64, rd_samples=65536, gsm8k_n=8, gsm8k_shots=4, mmlu_n=40,
-                     throughput_batches=(1, 4, 16), throughput_context=512, throughput_new_tokens=16, budget_gb=8., budget_context=4096),
+                     throughput_batches=(1, 4, 16), throughput_context=512, throughput_new_tokens=16, budget_gb=8., budget_context=4096,
+                     throughput_long_context=4096),
     'paper': dict(kv_tokens=4096, embed_data=('wikitext2', 'c4', 'pydoc'), embed_points=1000, passkey_lengths=(2048, 4096, 8192),
                   passkey_depths=(0.1, 0.3, 0.5, 0.7, 0.9), passkey_trials=4, agreement_prompts=32, agreement_prompt_tokens=512,
                   agreement_new_tokens=128, rd_samples=262144, gsm8k_n=None, gsm8k_shots=8, mmlu_n=None,
@@ -804,7 +805,9 @@ def memory_throughput(model, tok, methods:tuple=('fp16', 'kivi-2', 'nsn-2', 'nsn
                       batches:tuple=(1, 4, 16), # batch sizes measured
                       context:int=512, new_tokens:int=16, # prompt tokens per row; greedy steps timed
                       budget_gb:float=8., budget_context:int=4096, # the memory projection: KV budget beside fp16 weights, context
-                      data:str='pydoc', attention:str='fused') -> dict:
+                      data:str='pydoc', attention:str='fused',
+                      long_context:int|None=None, long_new_tokens:int=6, # also decode at this context (one batch-1 prefill per method)
+                     ) -> dict:
     "Prefill time, decode step time and throughput, KV bits, and the largest batch that fits a memory budget (Fig. 4, Table 5)."
     import time
     from nsnquant.eval import kv_bits
@@ -828,11 +831,37 @@ def memory_throughput(model, tok, methods:tuple=('fp16', 'kivi-2', 'nsn-2', 'nsn
             seq = bits / 8 * per_tok * n                                                      # bytes of one sequence, measured
             proj = seq + (budget_context - n) * per_tok * bpe / 8                             # extra tokens are packed
             step = sorted(steps)[len(steps) // 2]                                              # median step
-            rows.append(dict(method=m, batch=b, prefill_s=t1 - t0, decode_ms_per_step=1e3 * step, decode_tok_per_s=b / step,
+            rows.append(dict(method=m, context=context, batch=b, prefill_s=t1 - t0, decode_ms_per_step=1e3 * step, decode_tok_per_s=b / step,
                              kv_bits_per_element=bits, kv_mb_per_seq=seq / 2**20, kv_mb_per_seq_at_budget_context=proj / 2**20,
                              max_batch_at_budget=int(max(0., budget_gb * 2**30 - weights) // proj)))
+    if long_context: rows += _long_context_rows(model, tok, methods, batches, long_context, long_new_tokens, data, attention)
     return dict(rows=rows, context=context, new_tokens=new_tokens, budget_gb=budget_gb, budget_context=budget_context,
+                long_context=long_context, long_new_tokens=long_new_tokens if long_context else None,
                 weights_gb=weights / 2**30, device=str(dev), threads=torch.get_num_threads())
+
+def _long_context_rows(model, tok, methods, batches, context, new_tokens, data, attention) -> list:
+    "Decode rows at a long context: each method prefills one sequence (timed), its cache is repeated to each batch (rows unshared)."
+    import copy, time
+    from nsnquant.eval import kv_bits
+    toks, rows, dev = load_tokens(data, tok, 'eval', max_tokens=context + 1), [], model.device
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    for m in methods:
+        cache = method_cache(m, model, **({'attention': attention} if m.startswith('nsn') else {}))
+        t0 = time.perf_counter(); out = model(toks[None, :context].to(dev), cache=cache, use_cache=True, logits_to_keep=1); sync()
+        prefill, first = time.perf_counter() - t0, out.logits[:, -1:].argmax(-1)
+        for b in batches:
+            c = copy.deepcopy(cache); c.batch_repeat_interleave(b)
+            for l in c.layers:
+                if hasattr(l, 'store'): l.store.unshare()                        # every row its own memory, as if prefilled alone
+            nxt, steps = first.expand(b, 1), []
+            for _ in range(new_tokens):
+                ts = time.perf_counter(); out = model(nxt, cache=c, use_cache=True); nxt = out.logits[:, -1:].argmax(-1); sync()
+                steps.append(time.perf_counter() - ts)
+            step = min(steps[1:]) if dev.type != 'cuda' else sorted(steps)[len(steps) // 2]
+            rows.append(dict(method=m, context=context, batch=b, prefill_s=prefill, decode_ms_per_step=1e3 * step,
+                             decode_tok_per_s=b / step, kv_bits_per_element=kv_bits(c)))
+            del c
+    return rows
 
 # %% ../nbs/12_analysis.ipynb #84bcaf22
 def plot_memory_throughput(res:dict):
@@ -840,17 +869,21 @@ def plot_memory_throughput(res:dict):
     import matplotlib.pyplot as plt
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.4))
     methods = list(dict.fromkeys(r['method'] for r in res['rows']))
+    ctxs = list(dict.fromkeys(r.get('context', res['context']) for r in res['rows']))
     for i, m in enumerate(methods):
-        rs = [r for r in res['rows'] if r['method'] == m]
+        rs = [r for r in res['rows'] if r['method'] == m and r.get('context', res['context']) == res['context']]
         mb, per = rs[0]['max_batch_at_budget'], rs[0]['kv_mb_per_seq_at_budget_context'] / 1024
         bs = [2 ** k for k in range(0, max(1, (2 * mb).bit_length()))]
         a1.plot(bs, [b * per for b in bs], '-', color=f'C{i}', label=f"{m} (max batch {mb})")
         a1.plot([mb], [mb * per], 'o', color=f'C{i}')
-        a2.plot([r['batch'] for r in rs], [r['decode_tok_per_s'] for r in rs], 'os^vD'[i % 5] + '-', color=f'C{i}', label=m)
+        for ci, ctx in enumerate(ctxs):
+            rc = [r for r in res['rows'] if r['method'] == m and r.get('context', res['context']) == ctx]
+            a2.plot([r['batch'] for r in rc], [r['decode_tok_per_s'] for r in rc], 'os^vD'[i % 5] + ('-', '--', ':')[ci % 3],
+                    color=f'C{i}', label=f"{m}, context {ctx}" if len(ctxs) > 1 else m)
     a1.axhline(res['budget_gb'] - res['weights_gb'], color='k', ls='--', lw=1, label=f"{res['budget_gb']:g} GB budget - weights")
     a1.set_xscale('log', base=2); a1.set_yscale('log'); a1.set_xlabel('batch size'); a1.set_ylabel(f"KV cache at {res['budget_context']} tokens (GB)")
     a2.set_xscale('log', base=2); a2.set_xlabel('batch size'); a2.set_ylabel('decode tokens / s (measured)')
-    a2.set_title(f"{res['device']}, {res['threads']} thread(s), context {res['context']}", fontsize=8)
+    a2.set_title(f"{res['device']}, {res['threads']} thread(s), context {' and '.join(map(str, ctxs))}", fontsize=8)
     a1.legend(fontsize=7); a2.legend(fontsize=7); fig.tight_layout()
     return fig
 
@@ -858,7 +891,8 @@ def plot_memory_throughput(res:dict):
 def compute_memory_throughput(cfg):
     cfg = analysis_config(cfg); model, tok = model_for(cfg)
     return memory_throughput(model, tok, batches=cfg['throughput_batches'], context=cfg['throughput_context'], new_tokens=cfg['throughput_new_tokens'],
-                             budget_gb=cfg['budget_gb'], budget_context=cfg['budget_context'], data=cfg['data'][0])
+                             budget_gb=cfg['budget_gb'], budget_context=cfg['budget_context'], data=cfg['data'][0],
+                             long_context=cfg.get('throughput_long_context'))
 
 @compute_memory_throughput.renderer
 def render_memory_throughput(res, out):

@@ -41,6 +41,9 @@ def unpack_bits(p:Tensor, # [..., m] uint8 from `pack_bits`
                 n:int, # number of codes
                ) -> Tensor: # [..., n] int64
     "Inverse of `pack_bits`."
+    if 8 % bits == 0:   # 1, 2, 4, 8 bits: no code straddles a byte, one shift and mask per code
+        sh = torch.arange(0, 8, bits, dtype=torch.uint8, device=p.device)
+        return ((p[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)[..., :n].long()
     b = ((p[..., None].to(torch.int32) >> torch.arange(8, dtype=torch.int32, device=p.device)) & 1).flatten(-2)
     b = b[..., :n * bits].unflatten(-1, (n, bits))
     return (b << torch.arange(bits, dtype=torch.int32, device=p.device)).sum(-1).long()

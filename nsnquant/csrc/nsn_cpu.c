@@ -148,6 +148,9 @@ INL void scores2_##GG(const uint8_t* c, const uint8_t* sg, const float* cb, cons
       v8 sum = hsum8x8(t8);                                                                                          \
       for (int64_t t = 0; t < n; t++) o[g * og + w0 + t] = nrm[w0 + t] * (scl[w0 + t] * sum[t] + ms[g * W + w0 + t]); } } }
 SCORES2(1, 4) SCORES2(2, 4) SCORES2(3, 4) SCORES2(4, 4) SCORES2(5, 2) SCORES2(6, 2) SCORES2(7, 2) SCORES2(8, 2)
+typedef void (*scores2_fn)(const uint8_t*, const uint8_t*, const float*, const float*, const float*, const float*, const float*,
+                           float*, int64_t, int64_t, int64_t, int64_t);
+static const scores2_fn SCORES2_BY_G[8] = {0, scores2_1, scores2_2, scores2_3, scores2_4, scores2_5, scores2_6, scores2_7};
 
 INL int64_t lut_chunk(int64_t GP) { return GP == 4 ? LUT_NQ4 : GP == 8 ? LUT_NQ4 / 2 : LUT_NQ4 / 4; }
 
@@ -193,24 +196,15 @@ static void scores_bh(int bits, const uint8_t* codes, const uint8_t* signs, cons
       continue;
     }
     const uint8_t* c = codes + base * W * n8; const uint8_t* s = signs + base * W * n8; const float* fq = fqh;
-    switch (G) {
-      case 1: scores2_1(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      case 2: scores2_2(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      case 3: scores2_3(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      case 4: scores2_4(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      case 5: scores2_5(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      case 6: scores2_6(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      case 7: scores2_7(c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); break;
-      default:
-        for (int64_t g0 = 0; g0 < G; g0 += 8) {
-          int64_t gn = G - g0 < 8 ? G - g0 : 8;
-          float tmp[8 * MAXW], fpad[8 * 1024], mpad[8 * MAXW];   /* a last chunk of fewer than 8 heads, padded with zeros */
-          const float* f8 = fq + g0 * D; const float* m8 = m + g0 * W;
-          if (gn < 8) { memset(fpad, 0, 8 * D * sizeof(float)); memcpy(fpad, f8, gn * D * sizeof(float)); f8 = fpad;
-                        memset(mpad, 0, 8 * W * sizeof(float)); memcpy(mpad, m8, gn * W * sizeof(float)); m8 = mpad; }
-          scores2_8(c, s, cb, f8, m8, nrm, scl, tmp, MAXW, W, n8, D);
-          for (int64_t g = 0; g < gn; g++) for (int64_t w = 0; w < W; w++) oj[(g0 + g) * og + w] = tmp[g * MAXW + w];
-        }
+    if (G < 8) { SCORES2_BY_G[G](c, s, cb, fq, m, nrm, scl, oj, og, W, n8, D); continue; }
+    for (int64_t g0 = 0; g0 < G; g0 += 8) {          /* 8 query heads at a time, a last chunk padded with zeros */
+      int64_t gn = G - g0 < 8 ? G - g0 : 8;
+      float tmp[8 * MAXW], fpad[8 * 1024], mpad[8 * MAXW];
+      const float* f8 = fq + g0 * D; const float* m8 = m + g0 * W;
+      if (gn < 8) { memset(fpad, 0, 8 * D * sizeof(float)); memcpy(fpad, f8, gn * D * sizeof(float)); f8 = fpad;
+                    memset(mpad, 0, 8 * W * sizeof(float)); memcpy(mpad, m8, gn * W * sizeof(float)); m8 = mpad; }
+      scores2_8(c, s, cb, f8, m8, nrm, scl, tmp, MAXW, W, n8, D);
+      for (int64_t g = 0; g < gn; g++) for (int64_t w = 0; w < W; w++) oj[(g0 + g) * og + w] = tmp[g * MAXW + w];
     }
   }
   free(acc); free(L);
@@ -262,6 +256,8 @@ INL void values2_##GG(const uint8_t* c, const uint8_t* sg, const float* cb, cons
         for (int g = 0; g < GG; g++) a[ii][g] += wt[w * GP + g] * cw; } }                                            \
     for (int ii = 0; ii < NI; ii++) for (int g = 0; g < GG; g++) *(v8*)(acc + g * D + 8 * (i0 + ii)) = a[ii][g]; } }
 VALUES2(1, 4) VALUES2(2, 4) VALUES2(3, 4) VALUES2(4, 4) VALUES2(5, 2) VALUES2(6, 2) VALUES2(7, 2) VALUES2(8, 2)
+typedef void (*values2_fn)(const uint8_t*, const uint8_t*, const float*, const float*, int64_t, float*, int64_t, int64_t, int64_t);
+static const values2_fn VALUES2_BY_G[8] = {0, values2_1, values2_2, values2_3, values2_4, values2_5, values2_6, values2_7};
 
 /* the values of one (row, head): acc [GP, D] (Hadamard domain) and bs [GP, NB] from the weights p[g * pg + j * W + w] */
 static void values_bh(int bits, const uint8_t* codes, const uint8_t* signs, const uint16_t* scale, const uint8_t* ncodes,
@@ -295,16 +291,8 @@ static void values_bh(int bits, const uint8_t* codes, const uint8_t* signs, cons
       for (int64_t j = j0; j < j1; j++) {
         int64_t base = trow[j] * H + h;
         const uint8_t* c = codes + base * W * n8; const uint8_t* s = signs + base * W * n8; const float* wj = wt + (j - j0) * W * GP;
-        switch (G) {
-          case 1: values2_1(c, s, cb, wj, GP, a, W, n8, D); break;
-          case 2: values2_2(c, s, cb, wj, GP, a, W, n8, D); break;
-          case 3: values2_3(c, s, cb, wj, GP, a, W, n8, D); break;
-          case 4: values2_4(c, s, cb, wj, GP, a, W, n8, D); break;
-          case 5: values2_5(c, s, cb, wj, GP, a, W, n8, D); break;
-          case 6: values2_6(c, s, cb, wj, GP, a, W, n8, D); break;
-          case 7: values2_7(c, s, cb, wj, GP, a, W, n8, D); break;
-          default: for (int64_t g0 = 0; g0 < G; g0 += 8) values2_8(c, s, cb, wj + g0, GP, a + g0 * D, W, n8, D);
-        }
+        if (G < 8) VALUES2_BY_G[G](c, s, cb, wj, GP, a, W, n8, D);
+        else for (int64_t g0 = 0; g0 < G; g0 += 8) values2_8(c, s, cb, wj + g0, GP, a + g0 * D, W, n8, D);
       }
     }
   }
