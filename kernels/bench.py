@@ -15,7 +15,9 @@ Attention alone, one layer (`--heads` KV heads x `--groups` query heads each, d 
 End to end (`--e2e`, on by default on a CPU): the embedded SmolLM2-135M in its dtype, decode ms/step and tokens/s at each
 (batch, context) for `fp` (DynamicCache), `nsn-1`/`nsn-2` (NSNQuantCache, fused attention) and `kivi-2` (the project's KIVI cache,
 dequantize then SDPA). Each context is prefilled once, at batch 1, into a DynamicCache; every method's cache is filled from those
-K/V through its own `update` (what a prefill does), then repeated to the batch; only decode steps are timed.
+K/V through its own `update` (what a prefill does), then repeated to the batch; only decode steps are timed, one step of each
+method per round so that the ratios are measured side by side. On a CPU each figure is the fastest call or step (robust on a
+shared machine), on a GPU the median.
 """
 import argparse, json, math, os, platform, statistics, sys, time
 from pathlib import Path
@@ -33,6 +35,15 @@ from nsnquant.baselines import KIVIQuantizer
 def device_name(dev):
     if dev.type == 'cuda': return torch.cuda.get_device_name(dev)
     return platform.processor() or platform.machine() or 'cpu'
+
+def timeit_all(fns:dict, dev, repeats, warmup=2) -> dict:
+    "`timeit` for several methods at once, round-robin (one call of each per round), so that a slow spell of a shared machine hits all of them."
+    for _ in range(warmup):
+        for f in fns.values(): f()
+    ts = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items(): ts[k].append(timeit(f, dev, 1, warmup=0))
+    return {k: (statistics.median if dev.type == 'cuda' else min)(v) for k, v in ts.items()}
 
 def timeit(fn, dev, repeats, warmup=2):
     "Time of `fn()` in ms: median of CUDA-event timings on a GPU; on a CPU the minimum wall time (robust on a shared machine)."
@@ -60,32 +71,27 @@ def filled_store(bits, T, B, H, D, dev, dtype, tail=32, seed=0, chunk=8192):
     if B > 1: s.repeat_interleave(B); s.unshare()
     return s
 
-def bench_decode(T, B, a, dev, fp_dtype, stores=None):
+def bench_decode(T, B, a, dev, fp_dtype):
+    "ms per decode-attention call of every method on the same queries, timed round-robin; bytes per token."
     H, G, D = a.heads, a.groups, a.head_dim
     scaling = D ** -0.5
     q = torch.randn(B, H * G, 1, D, device=dev, dtype=fp_dtype)
     k = torch.randn(B, H, T, D, device=dev, dtype=fp_dtype); v = torch.randn_like(k)
     qp = q.view(B, H, G, D)
-    res = {'fp': timeit(lambda: F.scaled_dot_product_attention(qp, k, v, scale=scaling), dev, a.repeats),
-           'fp-gqa': timeit(lambda: F.scaled_dot_product_attention(q, k, v, scale=scaling, enable_gqa=True), dev, a.repeats)}
+    fns = {'fp': lambda: F.scaled_dot_product_attention(qp, k, v, scale=scaling),
+           'fp-gqa': lambda: F.scaled_dot_product_attention(q, k, v, scale=scaling, enable_gqa=True)}
     fpb = 2 * H * D * torch.finfo(fp_dtype).bits / 8
     nbytes = {'fp': fpb, 'fp-gqa': fpb}
     if not a.no_kivi:
         kq, vq = KIVIQuantizer(2, D, 'channel'), KIVIQuantizer(2, D, 'token')
         kp, vp = kq.encode(k), vq.encode(v)
-        def kivi():
-            kk, vv = kq.decode(kp).to(fp_dtype), vq.decode(vp).to(fp_dtype)
-            return F.scaled_dot_product_attention(qp, kk, vv, scale=scaling)
-        res['kivi2'] = timeit(kivi, dev, max(2, a.repeats // 3))
+        fns['kivi2'] = lambda: F.scaled_dot_product_attention(qp, kq.decode(kp).to(fp_dtype), vq.decode(vp).to(fp_dtype), scale=scaling)
         nbytes['kivi2'] = (kp.nbytes() + vp.nbytes()) / (B * T)
-        del kp, vp
-    del k, v
-    for bits in (2, 1):
-        s = filled_store(bits, T, B, H, D, dev, fp_dtype)
-        res[f'nsn{bits}'] = timeit(lambda: fused_decode_attention(q, s, scaling), dev, a.repeats)
-        nbytes[f'nsn{bits}'] = s.block_nbytes() / s.block
-        del s
-    return res, nbytes
+    stores = {bits: filled_store(bits, T, B, H, D, dev, fp_dtype) for bits in (2, 1)}
+    for bits, st in stores.items():
+        fns[f'nsn{bits}'] = (lambda st: lambda: fused_decode_attention(q, st, scaling))(st)
+        nbytes[f'nsn{bits}'] = st.block_nbytes() / st.block
+    return timeit_all(fns, dev, a.repeats), nbytes
 
 def bench_encode(a, dev):
     H, D, T = a.heads, a.head_dim, a.encode_tokens
@@ -125,7 +131,8 @@ def bench_end_to_end(a, dev):
         kv = [(l.keys, l.values) for l in ref.layers]
         pos = torch.arange(ctx, device=dev)[None]
         for B in sorted({b for b, c in a.e2e_grid if c == ctx}):
-            for m in methods:
+            caches = {}
+            for m in methods:                                           # every method's cache, filled the way a prefill fills it
                 if m == 'fp':
                     c = DynamicCache(config=model.config)
                     for li, (k, v) in enumerate(kv): c.update(k.clone(), v.clone(), li)
@@ -136,25 +143,29 @@ def bench_end_to_end(a, dev):
                     c.batch_repeat_interleave(B)
                     for l in c.layers:
                         if hasattr(l, 'store'): l.store.unshare()
-                nxt = ids[ctx:ctx + 1].view(1, 1).expand(B, 1).to(dev)
-                times, t_cfg = [], time.perf_counter()
-                with torch.no_grad():
-                    for s in range(a.e2e_steps + 1):
-                        if s >= 3 and time.perf_counter() - t_cfg > 60: break              # slow methods: two timed steps suffice
-                        p = torch.full((B, 1), ctx + s, device=dev)
+                caches[m] = c
+            nxt = {m: ids[ctx:ctx + 1].view(1, 1).expand(B, 1).to(dev) for m in methods}
+            times, t_cfg = {m: [] for m in methods}, time.perf_counter()
+            with torch.no_grad():
+                for s in range(a.e2e_steps + 1):                        # round-robin: one step of each method per round
+                    if s >= 3 and time.perf_counter() - t_cfg > 120: break              # slow methods: two timed rounds suffice
+                    p = torch.full((B, 1), ctx + s, device=dev)
+                    for m in methods:
                         if dev.type == 'cuda': torch.cuda.synchronize()
                         t = time.perf_counter()
-                        out = model(nxt, cache=c, use_cache=True, position_ids=p)
+                        out = model(nxt[m], cache=caches[m], use_cache=True, position_ids=p)
                         if dev.type == 'cuda': torch.cuda.synchronize()
-                        times.append((time.perf_counter() - t) * 1e3)
-                        nxt = out.logits[:, -1:].argmax(-1)
-                ms = (statistics.median if dev.type == 'cuda' else min)(times[1:])    # the first step is a warmup; CPU: the minimum, as above
+                        times[m].append((time.perf_counter() - t) * 1e3)
+                        nxt[m] = out.logits[:, -1:].argmax(-1)
+            for m in methods:
+                c = caches[m]
+                ms = (statistics.median if dev.type == 'cuda' else min)(times[m][1:])    # the first round is a warmup
                 kvb = c.nbytes() if hasattr(c, 'nbytes') else sum(t.numel() * t.element_size() for l in c.layers for t in (l.keys, l.values))
                 row = dict(method=m, batch=B, context=ctx, ms_per_step=round(ms, 2), tok_per_s=round(B * 1e3 / ms, 1),
                            kv_bytes=int(kvb), rss_mb=round(_rss_mb(), 1))
                 rows.append(row)
                 print(f"  {m:>7} batch {B:>2} context {ctx:>5}: {ms:8.1f} ms/step, {row['tok_per_s']:8.1f} tok/s, KV {kvb / 2**20:8.1f} MiB", flush=True)
-                del c
+            del caches, c
         del ref, kv
     return rows
 
