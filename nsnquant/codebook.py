@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['TRAIN_DEFAULTS', 'CODEBOOK_KINDS', 'nearest', 'kmeans', 'encode_vectors', 'decode_vectors', 'finetune_codebook',
-           'train_codebook', 'codebook_metrics', 'codebook_dir', 'codebook_filename', 'save_codebooks', 'load_codebook',
-           'rate_distortion_table', 'plot_rate_distortion']
+           'train_codebook', 'codebook_metrics', 'codebook_dir', 'codebook_filename', 'save_codebooks',
+           'check_codebook', 'load_codebook', 'rate_distortion_table', 'plot_rate_distortion']
 
 # %% ../nbs/02_codebook.ipynb #70d9e4a6
 import hashlib, importlib.resources, json, math, time
@@ -229,12 +229,28 @@ def _read_verified(p:Path)->bytes:
     data = p.read_bytes()
     ck_path = p.parent / 'checksums.json'
     if not ck_path.is_file(): ck_path = codebook_dir() / 'checksums.json'
-    want = json.loads(ck_path.read_text()).get(p.name) if ck_path.is_file() else None
+    try: want = json.loads(ck_path.read_text()).get(p.name) if ck_path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+        raise ValueError(f"checksum file `{ck_path}` is not a JSON object of file names to sha256 digests ({e}); {_REGEN}") from None
     if want is None: raise ValueError(f"no checksum for codebook file `{p}` in `{ck_path}`; {_REGEN}")
     if (got := hashlib.sha256(data).hexdigest()) != want:
         raise ValueError(f"codebook file `{p}` is corrupt: sha256 {got[:12]}... does not match {want[:12]}... "
                          f"recorded in `{ck_path}`; {_REGEN}")
     return data
+
+def check_codebook(cb, # the codebook to validate
+                   bits:int, # 1 (codewords) or 2 (magnitudes, signs stored apart)
+                   name:str='codebook', # the argument name, for the message
+                  )->Tensor: # cb as float32
+    "Raise a `ValueError` naming `name` unless `cb` is a usable [256, 8] codebook: finite, no all-zero codeword, magnitudes >= 0 at 2 bits."
+    if not isinstance(cb, Tensor) or not cb.is_floating_point():
+        raise ValueError(f"`{name}` must be a floating-point tensor, got `{type(cb).__name__}`" + (f" of dtype `{cb.dtype}`" if isinstance(cb, Tensor) else ''))
+    if tuple(cb.shape) != (256, 8): raise ValueError(f"`{name}` must be shaped (256, 8), got `{tuple(cb.shape)}`")
+    if not bool(torch.isfinite(cb).all()): raise ValueError(f"`{name}` contains NaN or Inf values")
+    if bool((cb == 0).all(-1).any()): raise ValueError(f"`{name}` has all-zero codewords (rows {(cb == 0).all(-1).nonzero()[:, 0].tolist()[:5]}...)")
+    if bits == 2 and bool((cb < 0).any()):
+        raise ValueError(f"`{name}` is a 2-bit codebook of magnitudes (signs are stored apart), but has negative entries")
+    return cb.float()
 
 # %% ../nbs/02_codebook.ipynb #fdd840d0
 def load_codebook(bits:int, # 1 or 2
@@ -254,8 +270,9 @@ def load_codebook(bits:int, # 1 or 2
         if meta.get('bits') != str(bits) or meta.get('kind') != kind:
             raise ValueError(f"codebook file `{p}` holds bits={meta.get('bits')}, kind={meta.get('kind')}; "
                              f"asked for bits={bits}, kind={kind}")
-        cb = safetensors.torch.load(data)['codebook']
-        _check_cb(cb)
+        tensors = safetensors.torch.load(data)
+        if 'codebook' not in tensors: raise ValueError(f"codebook file `{p}` holds no tensor named `codebook`; {_REGEN}")
+        cb = check_codebook(tensors['codebook'], bits, f"the codebook in `{p}`")
         _CACHE[key] = cb.float()
     return _CACHE[key].clone()
 

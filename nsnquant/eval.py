@@ -17,7 +17,7 @@ from .models import load_model, load_tokenizer
 
 # %% auto #0
 __all__ = ['TABLE2_METHODS', 'kv_bits', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results',
-           'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
+           'failures', 'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
            'compute_ppl_table', 'render_ppl_table', 'compute_distribution_shift', 'render_distribution_shift']
 
 # %% ../nbs/09_eval.ipynb #dcc3e490
@@ -123,6 +123,10 @@ def evaluate(model, # a supported causal LM
             ) -> dict: # {'meta': ..., 'methods': {m: {bits_per_element, calibration}}, 'results': {m: {dataset: {...}}}}
     "Perplexity of every method on every dataset under one protocol."
     if protocol not in (1, 2): raise ValueError(f"`protocol` must be 1 or 2, got `{protocol}`")
+    for n, v, lo in (('windows', windows, 1), ('length', length, 2), ('context', context, 1), ('decode', decode, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"`{n}` must be an int >= {lo}, got `{v!r}`")
+    if not methods: raise ValueError("`methods` must name at least one method")
+    if not datasets: raise ValueError("`datasets` must name at least one corpus")
     for m in methods: parse_method(m)
     tok = tokenizer if tokenizer is not None else load_tokenizer(model.config._name_or_path)
     need = windows * length if protocol == 1 else windows * (context + decode + 1)
@@ -178,8 +182,13 @@ def save_results(results:dict, path) -> Path:
 def load_results(path) -> dict: return json.loads(Path(path).read_text())
 
 # %% ../nbs/09_eval.ipynb #562d51be
-def cmd_eval(a) -> dict:
-    "`nsnquant eval`: run `evaluate` from parsed arguments, print the table, write the JSON (`--out`)."
+def failures(results:dict) -> list: # (method, dataset or None, reason)
+    "Every method and (method, dataset) of `results` that failed, with its reason."
+    out = [(m, None, i['error']) for m, i in results['methods'].items() if 'error' in i]
+    return out + [(m, d, r['error']) for m, rs in results['results'].items() for d, r in rs.items() if 'error' in r]
+
+def cmd_eval(a) -> int: # the exit status: 1 if a method or corpus failed (0 with `--keep-going`)
+    "`nsnquant eval`: run `evaluate` from parsed arguments, print the table, write the JSON (`--out`), report failures on stderr."
     import sys
     t0 = time.time()
     model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device)
@@ -189,8 +198,12 @@ def cmd_eval(a) -> dict:
                    calib=dict(corpus=a.calib_corpus, n_tokens=a.calib_tokens, iters=a.calib_iters))
     res['meta']['wall_seconds'] = round(time.time() - t0, 1)
     print(results_table(res))
+    bad = failures(res)
+    if bad and getattr(a, 'keep_going', False):
+        print('\nFailed (n/a above):\n' + '\n'.join(f"- {m}{' on ' + d if d else ''}: {' '.join(r.split())}" for m, d, r in bad))
+    for m, d, r in bad: print(f"nsnquant eval: {m}{' on ' + d if d else ''} failed: {' '.join(r.split())}", file=sys.stderr)
     if a.out: print(f"wrote {save_results(res, a.out)}", file=sys.stderr)
-    return res
+    return 1 if bad and not getattr(a, 'keep_going', False) else 0
 
 # %% ../nbs/09_eval.ipynb #8c371240
 def distribution_shift(model, # a supported causal LM

@@ -15,14 +15,27 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.utils import logging as hf_logging
 
 # %% auto #0
-__all__ = ['cache_dir', 'atomic_dir', 'smollm2_gguf', 'smollm2_path', 'load_model', 'load_tokenizer', 'ModelSpec',
-           'check_supported', 'rotate_half', 'apply_rope', 'invert_rope', 'StandardRoPE', 'ModelRoPE', 'model_kv']
+__all__ = ['cache_dir', 'writable_cache_dir', 'atomic_dir', 'smollm2_gguf', 'smollm2_path', 'load_model', 'load_tokenizer',
+           'ModelSpec', 'check_supported', 'rotate_half', 'apply_rope', 'invert_rope', 'StandardRoPE', 'ModelRoPE',
+           'model_kv']
 
 # %% ../nbs/04_models.ipynb #34911f6f
 def cache_dir()->Path: # the directory (not created here)
     "Per-user cache of converted models and corpus dumps: `$NSNQUANT_CACHE`, `$XDG_CACHE_HOME/nsnquant` or `~/.cache/nsnquant`."
     if d := os.environ.get("NSNQUANT_CACHE"): return Path(d).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache").expanduser()/"nsnquant"
+
+def writable_cache_dir(sub:str="", # a subdirectory of the cache
+                      )->Path: # cache_dir()/sub, created
+    "`cache_dir()/sub`, created and checked writable; an `OSError` that names the directory and `NSNQUANT_CACHE` otherwise."
+    d = cache_dir()/sub
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=d).close()
+    except OSError as e:
+        raise OSError(f"cannot write nsnquant's cache directory `{d}` ({e.strerror or e}): set NSNQUANT_CACHE to a writable "
+                      f"directory (NSNQUANT_CACHE is {repr(os.environ['NSNQUANT_CACHE']) if 'NSNQUANT_CACHE' in os.environ else 'unset'})") from None
+    return d
 
 # %% ../nbs/04_models.ipynb #33dc80f9
 @contextmanager
@@ -61,6 +74,7 @@ def smollm2_path()->Path: # a transformers model directory (float32 safetensors 
     gguf = smollm2_gguf()
     dest = cache_dir()/"models"/f"{gguf.stem}-f32"
     if (dest/"config.json").is_file(): return dest
+    writable_cache_dir("models")                                     # before the 25 s conversion: a clear error if it cannot be kept
     with atomic_dir(dest) as tmp:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

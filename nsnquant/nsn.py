@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FP16_MAX', 'check_float', 'RTN', 'rtn', 'to_blocks', 'NSN', 'nsn', 'expand_blocks', 'nsn_inverse', 'kl_to_normal',
-           'outlier_keys', 'normality_views', 'plot_normality']
+__all__ = ['FP16_MAX', 'FP16_TINY', 'check_float', 'RTN', 'rtn', 'to_blocks', 'NSN', 'nsn', 'expand_blocks', 'nsn_inverse',
+           'kl_to_normal', 'outlier_keys', 'normality_views', 'plot_normality']
 
 # %% ../nbs/00_nsn.ipynb #2e64411a
 def check_float(x:Tensor, # the tensor to validate
@@ -27,6 +27,7 @@ def check_float(x:Tensor, # the tensor to validate
 
 # %% ../nbs/00_nsn.ipynb #d1c777f4
 FP16_MAX = 65504.
+FP16_TINY = 2. ** -14  # fp16's smallest normal number: below it the fp16 statistics lose relative precision
 
 @dataclass
 class RTN:
@@ -98,7 +99,12 @@ def nsn(x:Tensor, # [..., T, d] keys (pre-RoPE) or values, T a multiple of `bloc
     norm_q = mean_q = None
     n = torch.ones(xb.shape[:-1])
     if normalize1:
-        norm_q = rtn(xb.norm(dim=-1) / math.sqrt(d), meta_bits)
+        nrm = xb.norm(dim=-1) / math.sqrt(d)
+        mx = nrm.amax(-1) if nrm.numel() else nrm
+        if bool(((mx > 0) & (mx < FP16_TINY)).any()):
+            raise ValueError(f"`x` has a block whose token norms are all below fp16's smallest normal ({FP16_TINY:.2g}): its fp16 norm "
+                             f"statistics cannot represent them (below about 3e-8 they would decode to zeros); rescale the input")
+        norm_q = rtn(nrm, meta_bits)
         n = norm_q.dequantize()                           # [..., nb, W]
     u = _safe_div(xb, n[..., None])
     mu = torch.zeros(xb.shape[:-2] + (d,))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_quantizer.ipynb #43e08b4c
 from __future__ import annotations
-import math
+import hashlib, math, numbers
 from dataclasses import dataclass, fields, replace
 from typing import Protocol, runtime_checkable
 import torch
@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 from .nsn import RTN, nsn, check_float, expand_blocks
 from .hadamard import Hadamard
-from .codebook import load_codebook, encode_vectors, decode_vectors
+from .codebook import load_codebook, encode_vectors, decode_vectors, check_codebook
 
 # %% auto #0
 __all__ = ['pack_nibbles', 'unpack_nibbles', 'adaptive_scale', 'Packed', 'BlockQuantizer', 'PackedKV', 'NSNQuantizer']
@@ -73,6 +73,7 @@ class PackedKV(Packed):
     mean_codes:Tensor|None # [..., T/W, d/2] uint8 4-bit block means, two per byte (fp16 [..., T/W, d] without)
     mean_stats:Tensor|None # [..., T/W, d/group, 2] fp16 (step, min) per group of channels
     roped:bool=False # keys: RoPE was applied to z before the Hadamard
+    spec:tuple|None=None # what made these bytes (`NSNQuantizer.spec`); decoding with another quantizer is refused
 
     @property
     def n_tokens(self) -> int: return self.codes.shape[-2]
@@ -87,17 +88,25 @@ class NSNQuantizer:
                  codebook:Tensor|None=None, # [256, 8] override (e.g. the k-means-only codebook)
                  group:int=32, meta_bits:int|None=4, normalize1:bool=True, shift:bool=True, normalize2:bool=True,
                  hadamard:bool=True, adaptive:bool=True):
-        if bits not in (1, 2): raise ValueError(f"`bits` must be 1 or 2, got `{bits}`")
-        if head_dim % 8 or head_dim % group or head_dim <= 0:
+        if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits not in (1, 2):
+            raise ValueError(f"`bits` must be 1 or 2 (an int), got `{bits!r}`")
+        for n, v in (('head_dim', head_dim), ('block', block), ('group', group)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1: raise ValueError(f"`{n}` must be a positive int, got `{v!r}`")
+        if head_dim % 8 or head_dim % group:
             raise ValueError(f"`head_dim` must be a positive multiple of 8 and of `group`={group}, got `{head_dim}`")
-        if block % 2 or block <= 0: raise ValueError(f"`block` must be a positive even number of tokens, got `{block}`")
+        if block % 2: raise ValueError(f"`block` must be a positive even number of tokens, got `{block}`")
+        if meta_bits is not None and (isinstance(meta_bits, bool) or not isinstance(meta_bits, numbers.Integral) or meta_bits != 4):
+            raise ValueError(f"`meta_bits` must be 4 (4-bit norms and means, two per byte, with fp16 step and minimum) or None "
+                             f"(fp16 values), got `{meta_bits!r}`")
         self.bits, self.head_dim, self.block, self.group, self.meta_bits = bits, head_dim, block, group, meta_bits
         self.randomized, self.seed = randomized, seed
         self.normalize1, self.shift, self.normalize2, self.use_hadamard, self.adaptive = normalize1, shift, normalize2, hadamard, adaptive
         self.H = Hadamard(head_dim, randomized=randomized, seed=seed)
-        cb = load_codebook(bits) if codebook is None else codebook
-        if tuple(cb.shape) != (256, 8): raise ValueError(f"`codebook` must be shaped (256, 8), got `{tuple(cb.shape)}`")
-        self.codebook = cb.float()
+        self.codebook = load_codebook(bits) if codebook is None else check_codebook(codebook, bits, 'codebook')
+        digest = hashlib.sha256(self.codebook.contiguous().numpy().tobytes()).hexdigest()[:12]
+        self.spec = (('bits', bits), ('head_dim', head_dim), ('block', block), ('group', group), ('meta_bits', meta_bits),
+                     ('hadamard', (randomized, seed if randomized else None) if hadamard else None), ('adaptive', adaptive),
+                     ('steps', (normalize1, shift, normalize2)), ('codebook', digest))   # what the packed bytes depend on
 
     def __repr__(self):
         off = [n for n in ('normalize1', 'shift', 'normalize2', 'adaptive') if not getattr(self, n)] + ([] if self.use_hadamard else ['hadamard'])
@@ -128,7 +137,11 @@ def encode(self:NSNQuantizer,
           ) -> PackedKV:
     "Quantize complete blocks of `x` into packed storage."
     check_float(x, 'x')
-    if x.shape[-1] != self.head_dim: raise ValueError(f"`x` has head_dim `{x.shape[-1]}`, the quantizer expects `{self.head_dim}`")
+    if x.dim() < 2 or x.shape[-1] != self.head_dim:
+        raise ValueError(f"`x` must be [..., T, {self.head_dim}] (head_dim {self.head_dim}), got shape `{tuple(x.shape)}`")
+    if x.shape[-2] == 0:                                            # no tokens: the packed fields with no rows
+        p = self.encode(x.new_zeros(*x.shape[:-2], self.block, self.head_dim), None, rope)
+        return p.map(lambda t: t.narrow(x.dim() - 2, 0, 0))
     positions = _check_positions(x, positions, rope)
     r = nsn(x, self.block, self.group, self.meta_bits, self.normalize1, self.shift, self.normalize2)
     z = r.z if rope is None else rope.apply(r.z, positions).float()
@@ -138,7 +151,7 @@ def encode(self:NSNQuantizer,
     c = decode_vectors(idx, signs, cb, self.bits)
     scale = r.s * (adaptive_scale(h, c) if self.adaptive else 1.)
     if scale.numel() and float(scale.abs().max()) > 65504.: raise ValueError("adaptive scale overflows fp16: `x` is degenerate")
-    return PackedKV(idx, signs, scale.half(), *self._pack_meta(r), roped=rope is not None)
+    return PackedKV(idx, signs, scale.half(), *self._pack_meta(r), roped=rope is not None, spec=self.spec)
 
 # %% ../nbs/03_quantizer.ipynb #13d62f33
 @patch
@@ -178,7 +191,11 @@ def decode(self:NSNQuantizer,
            rope=None, # the rotary embedding used at encode time (keys)
           ) -> Tensor: # [..., T, d] float32 (post-RoPE for keys)
     "Reconstruct the tokens of `p`."
+    if getattr(p, 'spec', None) is not None and p.spec != self.spec:
+        diff = [f"{k} {a!r} (in `p`) vs {b!r} (here)" for (k, a), (_, b) in zip(p.spec, self.spec) if a != b]
+        raise ValueError(f"`p` was encoded by a different quantizer ({'; '.join(diff)}): decode it with the quantizer that made it")
     if p.roped and rope is None: raise ValueError("`p` holds keys encoded with RoPE: pass the same `rope` (and `positions`) to decode")
+    if p.codes.shape[-2] == 0: return torch.zeros(*p.codes.shape[:-1], self.head_dim, device=p.codes.device)
     c = decode_vectors(p.codes, p.signs, self.codebook.to(p.codes.device), self.bits)
     y = self._rot(p.scale.float()[..., None] * c, inverse=True)      # s' H^T c, approx s * RoPE(z)
     mu = expand_blocks(self._unpack_mean(p), self.block)             # [..., T, d]
