@@ -16,7 +16,8 @@ from .hadamard import Hadamard
 from .quantizer import NSNQuantizer, Packed
 from .models import cache_dir, model_kv, load_tokenizer
 from .data import load_tokens, windows
-from .cache import NSNQuantCache, IdentityQuantizer, check_cache_config
+from .cache import NSNQuantCache, IdentityQuantizer
+from .models import check_supported
 
 # %% auto #0
 __all__ = ['METHODS', 'CQ_DEFAULTS', 'pack_bits', 'unpack_bits', 'GroupPacked', 'rtn_minmax', 'KIVIQuantizer', 'batched_nearest',
@@ -273,7 +274,7 @@ def calibrate_cq(model, # a supported transformers causal LM
                 ) -> CQCalibration:
     "CQ-`c`c`b`b centroids of every layer, learned on `corpus` (cached as a file under `cache_dir()/cq/`)."
     import os, safetensors, safetensors.torch
-    D = check_cache_config(model.config)['head_dim']
+    D = check_supported(model.config).head_dim
     if D % c: raise ValueError(f"`c`={c} must divide the head dim {D}")
     if not 1 <= b <= 16: raise ValueError(f"`b` must be in 1..16, got `{b}`")
     path = cq_path(model, corpus, n_tokens, c, b, iters, seed, root)
@@ -341,8 +342,8 @@ def make_cache(method:str, # a name from `METHODS` (or 'identity', 'cq-<c>c<b>b[
               ):
     "A fresh KV cache for `method`."
     from transformers import DynamicCache
-    p, spec = parse_method(method), check_cache_config(model.config)
-    D, kind = spec['head_dim'], p['kind']
+    p = parse_method(method)
+    D, kind = check_supported(model.config).head_dim, p['kind']
     if kind == 'fp16': return DynamicCache(config=model.config)
     if kind == 'quanto':
         if quantized_prefill: raise ValueError(f"`{method}` (transformers' QuantizedCache) keeps the prefill in full precision: "
@@ -368,7 +369,7 @@ def bits_per_element(method:str, # as in `make_cache`
                      head_dim:int|None=None, # otherwise this (default 128, the paper's models)
                     ) -> float:
     "Stored bits per K/V element of `method`, measured on packed bytes (metadata included; 16 for 'fp16')."
-    if model is not None: head_dim = check_cache_config(getattr(model, 'config', model))['head_dim']
+    if model is not None: head_dim = check_supported(getattr(model, 'config', model)).head_dim
     D, p = head_dim or 128, parse_method(method)
     kind, T = p['kind'], 128
     x = torch.randn(1, T, D, generator=torch.Generator().manual_seed(0))

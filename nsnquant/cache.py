@@ -9,18 +9,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from transformers import AttentionInterface
-from transformers.cache_utils import Cache, DynamicLayer
+from transformers.cache_utils import Cache, DynamicLayer, DynamicSlidingWindowLayer
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward, repeat_kv
 from .nsn import check_float
 from .quantizer import NSNQuantizer, Packed
-from .models import ModelRoPE
+from .models import ModelRoPE, ModelSpec, check_supported, mean_group
 from .store import KVStore
 from .kernels import fused_decode_attention, encode_blocks
 
 # %% auto #0
-__all__ = ['DensePacked', 'IdentityQuantizer', 'padding_slots', 'FusedView', 'MixedView', 'NSNQuantLayer', 'check_cache_config',
-           'rope_for', 'model_binding', 'NSNQuantCache', 'fp16_nbytes', 'nsnquant_attention', 'use_nsnquant_attention']
+__all__ = ['DensePacked', 'IdentityQuantizer', 'padding_slots', 'FusedView', 'MixedView', 'NSNQuantLayer', 'WindowLayer',
+           'model_binding', 'NSNQuantCache', 'fp16_nbytes', 'nsnquant_attention', 'use_nsnquant_attention']
 
 # %% ../nbs/05_cache.ipynb #3e848cd8
 @dataclass
@@ -60,6 +60,8 @@ def padding_slots(pos:Tensor, # [B, T] positions of a first update
 class FusedView:
     "Decode step on the fused path: attention reads the layer's store directly (nothing is dequantized)."
     store:KVStore
+    perm:Tensor|None = None # the store's channel order (`ModelRoPE.perm`): queries are permuted alike
+    start:Tensor|None = None # [B] first position each row's query sees (sliding-window layers)
 
 @dataclass
 class MixedView:
@@ -73,14 +75,21 @@ class NSNQuantLayer(DynamicLayer):
     store's positions and hands attention dequantized K/V (post-RoPE keys), or the store itself on the fused path."""
     is_croppable = True
     def __init__(self, kq, vq, # key and value quantizers
-                 rope, # the model's rotary embedding
+                 rope, # the model's rotary embedding in the store's channel order (None: keys are quantized after RoPE)
                  sink:int=0, window:int=0, quantized_prefill:bool=False, attention:str='dequant',
                  num_kv_heads:int|None=None, head_dim:int|None=None, # what the model must send (checked on every update)
-                 encoder=None): # how the store encodes blocks (default: `nsnquant.kernels.encode_blocks`)
+                 encoder=None, # how the store encodes blocks (default: `nsnquant.kernels.encode_blocks`)
+                 perm:Tensor|None=None, # channel order of the store (`ModelRoPE.perm`; None: the model's own)
+                 sliding_window:int|None=None): # a sliding-window layer: a query sees this many tokens, itself included
         super().__init__()
+        if sliding_window is not None and (sink or sliding_window < kq.block + window):
+            raise ValueError(f"a packed sliding-window layer needs `sink`=0 and a window >= block + window ({kq.block + window}), "
+                             f"got sink `{sink}`, sliding_window `{sliding_window}`")
         self.store = KVStore(kq, vq, rope, sink, window, encoder=encoder or encode_blocks)
         self.H, self.D = num_kv_heads, head_dim
         self.quantized_prefill, self.attention = quantized_prefill, attention
+        self.perm, self.inv_perm = perm, None if perm is None else torch.argsort(perm)
+        self.sliding_window, self.is_sliding = sliding_window, sliding_window is not None
         self.cumulative_length = 0
 
     kq = property(lambda self: self.store.kq)
@@ -98,7 +107,10 @@ class NSNQuantLayer(DynamicLayer):
         self.is_initialized = True
 
     def get_seq_length(self) -> int: return self.cumulative_length
-    def get_mask_sizes(self, query_length:int) -> tuple[int, int]: return self.cumulative_length + query_length, 0
+    def _offset(self) -> int: # cache index of the first token the next update's queries may see
+        return 0 if self.sliding_window is None else max(self.cumulative_length - self.sliding_window + 1, 0)
+    def get_mask_sizes(self, query_length:int) -> tuple[int, int]:
+        return self.cumulative_length + query_length - self._offset(), self._offset()
     def get_max_length(self) -> int: return -1
     def nbytes(self) -> int: return self.store.nbytes()
 
@@ -112,12 +124,9 @@ class NSNQuantLayer(DynamicLayer):
         if self.store.B and key_states.shape[0] != self.store.B:
             raise ValueError(f"`key_states` has batch `{key_states.shape[0]}`, the cache holds `{self.store.B}` rows")
 
-    def update(self, key_states:Tensor, value_states:Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
-        "Store new tokens ([B, H_kv, T, D], keys post-RoPE) and return the K/V attention must see."
-        self._check(key_states, value_states)
-        B, H, T, D = key_states.shape
+    def _positions(self, key_states, kwargs) -> tuple: # (skip, start): leading padding slots (first update) and first new position per row
+        B, _, T, _ = key_states.shape
         pos = _positions(kwargs, B, T, self.cumulative_length, key_states.device)
-        if not self.is_initialized: self.lazy_initialization(key_states, value_states)
         skip = padding_slots(pos) if self.cumulative_length == 0 else None                 # left padding: first update only
         start = pos[:, 0] if skip is None else pos.gather(1, skip.clamp(max=T - 1)[:, None])[:, 0]
         if T > 1:                                                                          # (the store checks where rows continue)
@@ -128,20 +137,32 @@ class NSNQuantLayer(DynamicLayer):
                 b = int(bad.any(1).nonzero()[0])
                 raise ValueError(f"row {b}: `position_ids` `{pos[b, int(s0[b]):].tolist()[:8]}...` are not consecutive; "
                                  "the cache needs consecutive positions per row")
-        multi, L0 = T > 1, self.cumulative_length
-        old = self.store.view(L0) if multi and L0 else None
-        spans = self.store.spans(T, torch.zeros(B, dtype=torch.long, device=pos.device) if skip is None else skip, L0 + T) \
+        return skip, start
+
+    def update(self, key_states:Tensor, value_states:Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+        "Store new tokens ([B, H_kv, T, D], keys post-RoPE) and return the K/V attention must see."
+        self._check(key_states, value_states)
+        B, H, T, D = key_states.shape
+        if not self.is_initialized: self.lazy_initialization(key_states, value_states)
+        skip, start = self._positions(key_states, kwargs)
+        ks = key_states if self.perm is None else key_states[..., self.perm.to(key_states.device)]   # the store's channel order
+        out = (lambda k: k) if self.perm is None else (lambda k: k[..., self.inv_perm.to(k.device)])
+        multi, L0, off = T > 1, self.cumulative_length, self._offset()
+        old = self.store.view(L0 - off) if multi and L0 else None
+        spans = self.store.spans(T, torch.zeros(B, dtype=torch.long, device=ks.device) if skip is None else skip, L0 + T - off) \
             if multi and self.quantized_prefill else None
-        self.store.append(key_states, value_states, start, skip)
+        self.store.append(ks, value_states, start, skip)
+        if self.sliding_window is not None: self.store.drop_before(start - self.sliding_window + 1)
         self.cumulative_length += T
         if multi:  # what the new tokens see in full precision: the view before this update, then themselves
-            fp = (key_states, value_states) if old is None else (torch.cat([old[0], key_states], -2), torch.cat([old[1], value_states], -2))
+            fp = (key_states, value_states) if old is None else (torch.cat([out(old[0]), key_states], -2), torch.cat([old[1], value_states], -2))
             if not self.quantized_prefill: return fp
         if not multi and self.attention == 'fused':
             k, v = key_states.new_zeros(B, H, 0, D), value_states.new_zeros(B, H, 0, D)
-            k._nsnquant = FusedView(self.store)
+            k._nsnquant = FusedView(self.store, self.perm, None if self.sliding_window is None else start - self.sliding_window + 1)
             return k, v
-        k, v = self.store.view(self.cumulative_length)
+        k, v = self.store.view(self.cumulative_length - off)
+        k = out(k)
         if spans is not None: k._nsnquant = MixedView(*fp, *spans)
         return k, v
 
@@ -163,38 +184,24 @@ class NSNQuantLayer(DynamicLayer):
                              "the number of tokens to remove (as transformers' DynamicLayer.crop)")
         n = -int(tokens_to_remove)
         if n == 0 or not self.store.B: return
+        if self.sliding_window is not None and self.cumulative_length >= self.sliding_window:
+            raise ValueError("a sliding-window layer has dropped the tokens a crop would bring back into its window: it cannot be cropped "
+                             "once its window is full")
         self.store.crop(n)
         self.cumulative_length -= n
 
 # %% ../nbs/05_cache.ipynb #f0dab0b5
-def _text_config(config):
-    return config.get_text_config(decoder=True) if hasattr(config, 'get_text_config') else config
+class WindowLayer(DynamicSlidingWindowLayer):
+    "A sliding-window layer kept in full precision (transformers' own, at most `sliding_window` - 1 tokens), with the cache's byte count and dtype binding."
+    def lazy_initialization(self, key_states, value_states):
+        bound = getattr(self, 'bound_dtype', None)
+        if bound is not None and key_states.dtype != bound:
+            raise ValueError(f"this cache was filled with `{bound}` keys and values, got `{key_states.dtype}`: a cache cannot be "
+                             "reused in another dtype; build a new one")
+        super().lazy_initialization(key_states, value_states)
+        self.bound_dtype = key_states.dtype
 
-def check_cache_config(config) -> dict:
-    "Shape facts of a supported model config; a clear `ValueError` for anything the cache cannot serve."
-    c = _text_config(config)
-    types = set(getattr(c, 'layer_types', None) or ['full_attention'])
-    if types != {'full_attention'}:
-        raise ValueError(f"NSNQuantCache supports full-attention layers only; this model has layer types `{sorted(types)}`")
-    if getattr(c, 'use_sliding_window', False) and getattr(c, 'sliding_window', None):
-        raise ValueError(f"NSNQuantCache does not support sliding-window attention (`sliding_window={c.sliding_window}`)")
-    nh = getattr(c, 'num_attention_heads', None)
-    if nh is None or not hasattr(c, 'num_hidden_layers'):
-        raise ValueError(f"`config` of type `{type(c).__name__}` is not a decoder config with attention heads")
-    hd = getattr(c, 'head_dim', None) or c.hidden_size // nh
-    return dict(num_layers=c.num_hidden_layers, num_kv_heads=getattr(c, 'num_key_value_heads', None) or nh, head_dim=hd)
-
-# %% ../nbs/05_cache.ipynb #3fd214ac
-def rope_for(model_or_config) -> ModelRoPE:
-    "The rotary embedding of a model, or of the model family a config belongs to, as a `ModelRoPE`."
-    import importlib, types
-    if hasattr(model_or_config, 'forward'): return ModelRoPE(model_or_config)
-    c = _text_config(model_or_config)
-    mod = importlib.import_module(type(c).__module__.replace('.configuration_', '.modeling_'))
-    cls = [getattr(mod, n) for n in dir(mod) if n.endswith('RotaryEmbedding') and isinstance(getattr(mod, n), type)]
-    if not cls: raise ValueError(f"model type `{c.model_type}` has no rotary embedding: NSNQuantCache needs a RoPE model")
-    rot = cls[0](config=c)
-    return ModelRoPE(types.SimpleNamespace(model=types.SimpleNamespace(rotary_emb=rot)))
+    def nbytes(self) -> int: return 0 if not self.is_initialized else 2 * self.keys.numel() * self.keys.element_size()
 
 # %% ../nbs/05_cache.ipynb #de7551f3
 def _per_layer(q, n:int, name:str):
@@ -207,10 +214,10 @@ def _per_layer(q, n:int, name:str):
 
 # %% ../nbs/05_cache.ipynb #698c4ad0
 def model_binding(config) -> tuple:
-    "What a cache built for `config` depends on: the model type, the attention geometry and every RoPE parameter."
-    c, spec = _text_config(config), check_cache_config(config)
+    "What a cache built for `config` depends on: the model type, the attention geometry, the layer types and every RoPE parameter."
+    c, s = config.get_text_config(decoder=True) if hasattr(config, 'get_text_config') else config, check_supported(config)
     rope = {k: getattr(c, k, None) for k in ('rope_theta', 'rope_scaling', 'rope_parameters', 'partial_rotary_factor')}
-    return (getattr(c, 'model_type', None), spec['num_layers'], spec['num_kv_heads'], spec['head_dim'], json.dumps(rope, sort_keys=True, default=str))
+    return (s.model_type, s.num_layers, s.num_kv_heads, s.head_dim, json.dumps([s.layer_types, s.sliding_windows, rope], sort_keys=True, default=str))
 
 def _calling_config(depth:int=2):
     "The config of the attention module calling `Cache.update` (transformers hands the cache no model): found in the caller's frame."
@@ -223,39 +230,52 @@ def _calling_config(depth:int=2):
 
 # %% ../nbs/05_cache.ipynb #ec4c2876
 class NSNQuantCache(Cache):
-    """A transformers `Cache` holding NSNQuant-packed KV blocks, one `KVStore` per layer.
+    """A transformers `Cache` holding NSNQuant-packed KV blocks, one `KVStore` per layer (full-precision `WindowLayer`s for short sliding windows).
     Prefill attention runs in full precision unless `quantized_prefill`; decoding sees dequantized blocks (or, with
     `attention="fused"`, the packed blocks themselves). Keys are quantized before RoPE, so the model's rotary embedding is inverted."""
     def __init__(self, config, # the model's config (or the model)
                  bits:int=2, # 1 or 2
                  block:int=64, # tokens per packed block
-                 sink:int=0, # initial tokens kept in full precision (attention sinks)
+                 sink:int=0, # initial tokens kept in full precision (attention sinks; full-attention layers)
                  window:int=0, # most recent tokens always kept in full precision (beyond the incomplete block)
                  quantized_prefill:bool=False, # prefill attention sees quantized K/V (perplexity protocol)
                  randomized:bool=False, seed:int=0, # randomized Hadamard signs
                  key_quantizer=None, value_quantizer=None, # override the quantizers (e.g. `IdentityQuantizer`): one, or one per layer
                  attention:str='dequant', # decode steps: 'dequant' (dequantize, then SDPA) or 'fused' (kernels on the packed blocks)
-                 **quantizer_kwargs): # passed to `NSNQuantizer` (ablation switches, codebook)
+                 sliding_fp:int=512, # sliding-window layers with windows up to this many tokens stay in full precision
+                 **quantizer_kwargs): # passed to `NSNQuantizer` (ablation switches, codebook; `group` defaults to `mean_group`)
         model = config if hasattr(config, 'config') and hasattr(config, 'forward') else None
         config = model.config if model is not None else config
-        spec = check_cache_config(config)
+        spec = check_supported(model if model is not None else config)
         if bits not in (1, 2): raise ValueError(f"`bits` must be 1 or 2, got `{bits}`")
-        for n, v in (('sink', sink), ('window', window)):
-            if v < 0: raise ValueError(f"`{n}` must be >= 0, got `{v}`")
+        for n, v in (('sink', sink), ('window', window), ('sliding_fp', sliding_fp)):
+            if not isinstance(v, int) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
         if attention not in ('dequant', 'fused'): raise ValueError(f"`attention` must be 'dequant' or 'fused', got `{attention}`")
-        rope = rope_for(model if model is not None else config)     # fails first for models without RoPE
-        mk = lambda: NSNQuantizer(bits, spec['head_dim'], block, randomized=randomized, seed=seed, **quantizer_kwargs)
-        n = spec['num_layers']
+        if spec.softcap and (quantized_prefill or attention == 'fused'):
+            raise ValueError(f"model type `{spec.model_type}` soft-caps its attention logits (attn_logit_softcapping={spec.softcap}), which "
+                             "only its own attention applies: use attention='dequant' and quantized_prefill=False")
+        quantizer_kwargs.setdefault('group', mean_group(spec.head_dim))
+        mk = lambda: NSNQuantizer(bits, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
+        n = spec.num_layers
         kqs = _per_layer(key_quantizer, n, 'key_quantizer') or [mk()] * n
         vqs = _per_layer(value_quantizer, n, 'value_quantizer') or [mk()] * n
         if any(k.block != v.block for k, v in zip(kqs, vqs)): raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
-        self.rope, self.config, self.bits, self.spec, self.kq, self.vq = rope, config, bits, spec, kqs[0], vqs[0]
+        src = model if model is not None else config
+        ropes = {t: ModelRoPE(src, t) for t in dict.fromkeys(spec.layer_types)}       # each layer type's own RoPE
+        self.ropes, self.config, self.bits, self.spec, self.kq, self.vq = ropes, config, bits, spec, kqs[0], vqs[0]
         self.binding = model_binding(config)
         self.quantized_prefill, self.attention = quantized_prefill, attention
         if (quantized_prefill or attention == 'fused') and model is not None: use_nsnquant_attention(model)
-        layers = [NSNQuantLayer(k, v, rope, sink, window, quantized_prefill, attention, spec['num_kv_heads'], spec['head_dim'])
-                  for k, v in zip(kqs, vqs)]
+        layers = []
+        for kq, vq, t, w in zip(kqs, vqs, spec.layer_types, spec.sliding_windows):
+            if w is not None and (w <= sliding_fp or w < kq.block + window): layers.append(WindowLayer(w)); continue
+            r = ropes[t] if spec.pre_rope else None
+            layers.append(NSNQuantLayer(kq, vq, None if r is None else r.canonical, 0 if w else sink, window, quantized_prefill, attention,
+                                        spec.num_kv_heads, spec.head_dim, perm=None if r is None else r.perm, sliding_window=w))
         super().__init__(layers=layers)
+
+    @property
+    def rope(self): return self.ropes.get('full_attention', next(iter(self.ropes.values())))  # the full-attention layers' RoPE
 
     def __repr__(self):
         return f"NSNQuantCache(bits={self.bits}, layers={len(self.layers)}, tokens={self.get_seq_length()}, bytes={self.nbytes()})"
@@ -264,10 +284,10 @@ class NSNQuantCache(Cache):
         if layer_idx >= len(self.layers):
             raise ValueError(f"`layer_idx` {layer_idx} is out of range: this cache was built for a model with {len(self.layers)} layers")
         T = key_states.shape[-2]
-        if layer_idx == 0 and self.layers[0].cumulative_length == 0:         # a new sequence: is this the model the cache was built for?
+        if layer_idx == 0 and self.layers[0].get_seq_length() == 0:         # a new sequence: is this the model the cache was built for?
             cfg = _calling_config()
             if cfg is not None and (b := model_binding(cfg)) != self.binding:
-                diff = [f"{n} {x} (model) vs {y} (cache)" for n, x, y in zip(('model_type', 'layers', 'kv_heads', 'head_dim', 'rope'), b, self.binding) if x != y]
+                diff = [f"{n} {x} (model) vs {y} (cache)" for n, x, y in zip(('model_type', 'layers', 'kv_heads', 'head_dim', 'layers/rope'), b, self.binding) if x != y]
                 raise ValueError(f"this NSNQuantCache was built for another model ({'; '.join(diff)}): a cache cannot be reused across "
                                  "models; build one for this model")
         if ((T > 1 and self.quantized_prefill) or (T == 1 and self.attention == 'fused')) and self.config._attn_implementation != 'nsnquant':
@@ -276,13 +296,14 @@ class NSNQuantCache(Cache):
         return self.layers[layer_idx].update(key_states, value_states, *args, **kwargs)
 
     def nbytes(self) -> int:
-        "Bytes held by all layers: packed blocks plus full-precision sinks and tails."
+        "Bytes held by all layers: packed blocks plus full-precision sinks, tails and windows."
         return sum(l.nbytes() for l in self.layers)
 
 def fp16_nbytes(config, n_tokens:int, batch:int=1) -> int:
-    "Bytes of an fp16 KV cache for `n_tokens` tokens (keys and values, all layers)."
-    s = check_cache_config(config)
-    return 2 * s['num_layers'] * batch * s['num_kv_heads'] * n_tokens * s['head_dim'] * 2
+    "Bytes of an fp16 `DynamicCache` after `n_tokens` tokens (keys and values, all layers; sliding layers keep `window` - 1)."
+    s = check_supported(config)
+    toks = sum(n_tokens if w is None else min(n_tokens, w - 1) for w in s.sliding_windows)
+    return 2 * batch * s.num_kv_heads * toks * s.head_dim * 2
 
 # %% ../nbs/05_cache.ipynb #7e38c992
 def _mixed_attention(module, q, k, v, mv:MixedView, mask, scaling):
@@ -305,7 +326,9 @@ def nsnquant_attention(module, query, key, value, attention_mask, dropout=0.0, s
     info = getattr(key, '_nsnquant', None)
     scaling = module.scaling if scaling is None else scaling
     if isinstance(info, MixedView): return _mixed_attention(module, query, key, value, info, attention_mask, scaling)
-    if isinstance(info, FusedView): return fused_decode_attention(query, info.store, scaling), None
+    if isinstance(info, FusedView):
+        q = query if info.perm is None else query[..., info.perm.to(query.device)]   # the store's channel order
+        return fused_decode_attention(q, info.store, scaling, start=info.start), None
     return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
 
 def use_nsnquant_attention(model=None):

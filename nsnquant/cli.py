@@ -93,10 +93,10 @@ def check_generate(a):
 def cmd_generate(a) -> dict:
     "Greedy generation with an `NSNQuantCache`."
     import torch
-    from nsnquant.models import load_model, check_supported
+    from nsnquant.models import load_model, load_config, check_supported
     from nsnquant.cache import NSNQuantCache, fp16_nbytes
+    check_supported(load_config(a.model))                                 # from the config: refused before any weights load
     model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device)
-    check_supported(model)
     text = tok.apply_chat_template([{'role': 'user', 'content': a.prompt}], tokenize=False, add_generation_prompt=True) if a.chat else a.prompt
     ids = tok(text, return_tensors='pt').to(a.device)
     cache = NSNQuantCache(model, bits=a.bits, sink=a.sink)                 # the model's own rotary embedding

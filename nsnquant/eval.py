@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
-from .cache import NSNQuantCache, use_nsnquant_attention, check_cache_config
+from .cache import NSNQuantCache, use_nsnquant_attention
 from .baselines import make_cache, bits_per_element, parse_method, calibrate_cq, CQ_DEFAULTS, qtensor_nbytes
 from .data import load_tokens, windows
-from .models import load_model, load_tokenizer
+from .models import load_model, load_tokenizer, load_config, check_supported
 
 # %% auto #0
 __all__ = ['TABLE2_METHODS', 'kv_bits', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results',
@@ -29,8 +29,10 @@ def _nll(logits:Tensor, # [1, T, V]
 def kv_bits(cache, fp_bits:int=16) -> float|None: # None for a cache type it does not know
     "Effective stored bits per K/V element of a filled cache: packed bytes plus full-precision tokens at `fp_bits`."
     if isinstance(cache, NSNQuantCache):
-        bits = sum(8 * l.store.nbytes(fp_bits=fp_bits) for l in cache.layers)
-        elems = sum(l.store.n_elements() for l in cache.layers)
+        stores = [l.store for l in cache.layers if hasattr(l, 'store')]                 # packed layers
+        wins = [l for l in cache.layers if not hasattr(l, 'store') and l.is_initialized]  # full-precision sliding windows
+        bits = sum(8 * s.nbytes(fp_bits=fp_bits) for s in stores) + sum(2 * l.keys.numel() * fp_bits for l in wins)
+        elems = sum(s.n_elements() for s in stores) + sum(2 * l.keys.numel() for l in wins)
         return bits / elems if elems else None
     layers = getattr(cache, 'layers', [])
     if layers and hasattr(layers[0], '_quantized_keys'):       # transformers' QuantizedCache
@@ -191,6 +193,7 @@ def cmd_eval(a) -> int: # the exit status: 1 if a method or corpus failed (0 wit
     "`nsnquant eval`: run `evaluate` from parsed arguments, print the table, write the JSON (`--out`), report failures on stderr."
     import sys
     t0 = time.time()
+    check_supported(load_config(a.model))                                 # from the config: refused before any weights load
     model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device)
     split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
     res = evaluate(model, split(a.methods), split(a.data), windows=a.windows, length=a.length, protocol=a.protocol,

@@ -40,12 +40,16 @@ def _check_query(query:Tensor, store:KVStore) -> tuple:
 def reference_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of one decode step
                                store:KVStore, # the layer's store, already holding this step's token
                                scaling:float, # softmax scale (the attention module's `scaling`)
+                               start:Tensor|None=None, # [B] first position each row's query sees (a sliding window), None: all
                               ) -> Tensor: # [B, 1, Hq, D] attention output, query dtype
     "Decode attention by dequantizing every row and running softmax attention in float32 (the definition of correct)."
     B, Hq, D, H, G = _check_query(query, store)
     k, v = store.view(dtype=torch.float32)
     L = k.shape[2]
     real = torch.arange(L, device=query.device) >= (L - store.lengths)[:, None]
+    if start is not None:                                                       # position of view index j: last - (L - 1 - j)
+        last = store.pos0 + store.lengths - 1
+        real &= (last[:, None] - (L - 1) + torch.arange(L, device=query.device)) >= start[:, None]
     q = query[:, :, 0].float().view(B, H, G, D)
     s = (q @ k.transpose(-1, -2) * scaling).masked_fill(~real[:, None, None], float('-inf'))
     return (s.softmax(-1) @ v).reshape(B, 1, Hq, D).to(query.dtype).contiguous()
@@ -185,7 +189,7 @@ def cpu_kernels(): # a ctypes library with `nsn_means`, `nsn_scores` and `nsn_va
         lib.nsn_means.argtypes = [P, P, P, I, P, P, P, Fl, Ci, Ci, P, I, I, I, I, I, Ci]
         lib.nsn_scores.argtypes = [Ci, P, P, P, P, P, P, I, P, P, P, P, P, I, I, I, I, I, I, I, I, I, I, Ci]
         lib.nsn_values.argtypes = [Ci, P, P, P, P, P, P, I, P, P, I, I, I, P, P, P, I, I, I, I, I, I, I, Ci]
-        lib.nsn_attend.argtypes = [Ci, Ci] + [P] * 12 + [I, P, I, P] + [P] * 6 + [P, P, P, I, P, P, P, I, P] + [I] * 7 + [Ci]
+        lib.nsn_attend.argtypes = [Ci, Ci] + [P] * 12 + [I, P, I, P] + [P] * 6 + [P, P, P, I, P, P, P, I, P, P] + [I] * 7 + [Ci]
         for f in (lib.nsn_means, lib.nsn_scores, lib.nsn_values, lib.nsn_attend): f.restype = None
     _CPU_LIB.append(lib)
     return lib
@@ -301,12 +305,14 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
                                  store:KVStore, # the layer's store, holding this step's token
                                  scaling:float, # softmax scale
                                  compiled:bool|None=None, # the compiled loops (None: when usable)
+                                 start:Tensor|None=None, # [B] first position each row's query sees (a sliding window), None: all
                                 ) -> Tensor: # [B, 1, Hq, D] query dtype
     "Decode attention on the packed cache on a CPU: compiled loops (or torch operators) over the pool, no dequantized K/V."
     B, Hq, D, H, G = _check_query(query, store)
     W, S, C, NB = store.block, store.sink, store.tail_k.shape[2], int(store.nblk.max())
     kq, vq, GP, dev = store.kq, store.vq, lanes(G), query.device
     lib = _compiled(store, G, compiled)
+    lo = store.window_lo(start)                                                    # [B] packed tokens a window hides
     qs = query[:, :, 0].float().reshape(B, H, G, D) * scaling
     ms = None
     if NB:                                                                             # mean-term logits, every block at once
@@ -325,13 +331,15 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
                        *(_ptr(vp.get(n)) for n in ('codes', 'signs', 'scale', 'norm_codes', 'norm_stats', 'mean_codes', 'mean_stats')),
                        vq.group, _ptr(store.table), store.table.stride(0), _ptr(store.nblk), _ptr(qc), _ptr(fc), _ptr(mc), _ptr(cbk),
                        _ptr(cbv), _ptr(rinv), _ptr(sk), _ptr(sv), _ptr(store.n_sink), S, _ptr(tk), _ptr(tv), _ptr(store.n_tail), C,
-                       _ptr(out), B, H, NB, G, GP, W, D // 8, _threads(B * H * (NB * W + C)))
+                       _ptr(lo), _ptr(out), B, H, NB, G, GP, W, D // 8, _threads(B * H * (NB * W + C)))
         return out.view(B, 1, Hq, D).to(query.dtype)
     s = qs.new_empty(B, H, G, S + C + NB * W)                                          # logits: sinks, tail, packed blocks
     for o, kf, n in ((0, store.sink_k, store.n_sink), (S, store.tail_k, store.n_tail)):
         past = (torch.arange(kf.shape[2], device=dev) >= n[:, None])[:, None, None]
         s[..., o:o + kf.shape[2]] = (qs @ kf.float().transpose(-1, -2)).masked_fill(past, float('-inf'))
-    if NB: packed_scores(store, fq, ms, s[..., S + C:], False)
+    if NB:
+        packed_scores(store, fq, ms, s[..., S + C:], False)
+        if lo is not None: s[..., S + C:].masked_fill_((torch.arange(NB * W, device=dev) < lo[:, None])[:, None, None], float('-inf'))
     p = torch.softmax(s, -1)
     out = p[..., :S] @ store.sink_v.float() + p[..., S:S + C] @ store.tail_v.float()
     if NB:
@@ -408,6 +416,7 @@ def _nsn_decode_attn_kernel(
         rot_ptr,                            # [slots, D] fp32: cos | sin of p0*theta_f at each block's first position
         ew_ptr,                             # [W, D] fp32: alpha*cos | alpha*sin of w*theta_f
         tab_ptr, nblk_ptr,                  # [B, TSTRIDE] int64 block table (pool slots), [B] int64 blocks per row
+        lo_ptr,                             # [B] int64: leading packed tokens of each row a sliding window hides
         m_ptr, l_ptr, acch_ptr, accm_ptr,   # outputs [B*H, S, BLOCK_G] and [B*H, S, BLOCK_G, D] fp32
         H, G, TSTRIDE, BPS, S,
         KBITS: tl.constexpr, VBITS: tl.constexpr, D: tl.constexpr, W: tl.constexpr, GROUP: tl.constexpr,
@@ -418,6 +427,7 @@ def _nsn_decode_attn_kernel(
     N8: tl.constexpr = D // 8
     NG: tl.constexpr = D // GROUP
     nb = tl.load(nblk_ptr + b)
+    lo = tl.load(lo_ptr + b)
     j_lo = pid_s * BPS
     j_hi = tl.minimum(j_lo + BPS, nb)
     g = tl.arange(0, BLOCK_G); c = tl.arange(0, D); f = tl.arange(0, HALF); w = tl.arange(0, W)
@@ -459,6 +469,7 @@ def _nsn_decode_attn_kernel(
         sm = (tl.dot(a * c0 + bb * s0, tl.trans(cw), input_precision=PREC_S)
               + tl.dot(bb * c0 - a * s0, tl.trans(sw), input_precision=PREC_S))               # [BLOCK_G, W]
         s = kn[None, :] * (ksc[None, :] * tl.dot(fq, tl.trans(ck), input_precision=PREC_S) + sm)
+        s = tl.where((j * W + w)[None, :] >= lo, s, float('-inf'))             # (a window hides fewer than W: m_new stays finite)
         # online softmax, base 2
         m_new = tl.maximum(m_i, tl.max(s, 1))
         alpha = tl.exp2(m_i - m_new)
@@ -494,6 +505,7 @@ def block_rotations(store:KVStore, device=None) -> Tensor: # [slots, D] float32
 def triton_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of one decode step
                             store:KVStore, # the layer's store (tensors on the query's device)
                             scaling:float, # softmax scale
+                            start:Tensor|None=None, # [B] first position each row's query sees (a sliding window), None: all
                             splits:int|None=None, # programs per (row, KV head); default: enough to fill the GPU
                             precision:tuple|None=None, # tl.dot input precision (scores, values); default ieee/ieee
                                                        # when interpreting, ('tf32x3', 'tf32') on GPU
@@ -528,6 +540,7 @@ def triton_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of o
         k['codes'], k.get('signs', k['codes']), k['scale'], k['norm_codes'], k['norm_stats'], k['mean_codes'], k['mean_stats'],
         v['codes'], v.get('signs', v['codes']), v['scale'], v['norm_codes'], v['norm_stats'], v['mean_codes'], v['mean_stats'],
         kq.codebook.to(dev), vq.codebook.to(dev), rot, ew, store.table, store.nblk,
+        torch.zeros(B, dtype=torch.long, device=dev) if (lo := store.window_lo(start)) is None else lo,
         ms, ls, ah, am, H, G, store.table.stride(0), BPS, S_,
         KBITS=kq.bits, VBITS=vq.bits, D=D, W=W, GROUP=kq.group, BLOCK_G=BLOCK_G, PREC_S=prec[0], PREC_V=prec[1],
         num_warps=8, num_stages=2)
@@ -719,17 +732,18 @@ def fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of on
                            store:KVStore, # the layer's store, holding this step's token
                            scaling:float, # softmax scale
                            backend:str|None=None, # 'auto' (default), 'torch', 'triton' or 'reference'; env NSNQUANT_KERNEL
+                           start:Tensor|None=None, # [B] first position each row's query sees (sliding-window layers), None: all
                           ) -> Tensor: # [B, 1, Hq, D] contiguous, the transformers attention-function output layout
     "Decode attention straight from the packed cache: Triton on GPU, compiled loops or torch on CPU."
     backend = backend or os.environ.get('NSNQUANT_KERNEL', 'auto')
     if backend not in ('auto', 'torch', 'triton', 'reference'):
         raise ValueError(f"`backend` must be 'auto', 'torch', 'triton' or 'reference', got `{backend}`")
     if backend == 'reference' or not (isinstance(store.kq, NSNQuantizer) and isinstance(store.vq, NSNQuantizer)):
-        return reference_decode_attention(query, store, scaling)
+        return reference_decode_attention(query, store, scaling, start)
     if backend == 'auto':
         backend = 'torch'
         if query.is_cuda and tl is not None and not _interpreting():
             try: _check_kernel_quantizer(store.kq, 'store.kq'); _check_kernel_quantizer(store.vq, 'store.vq'); backend = 'triton'
             except ValueError: pass
-    if backend == 'triton': return triton_decode_attention(query, store, scaling)
-    return torch_fused_decode_attention(query, store, scaling)
+    if backend == 'triton': return triton_decode_attention(query, store, scaling, start=start)
+    return torch_fused_decode_attention(query, store, scaling, start=start)

@@ -4,20 +4,21 @@
 
 # %% ../nbs/04_models.ipynb #1f2056eb
 from __future__ import annotations
-import importlib.util, os, shutil, tempfile
+import importlib, importlib.util, inspect, os, shutil, tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 import torch
 from torch import Tensor
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.cache_utils import get_layer_types_and_kwargs
 from transformers.utils import logging as hf_logging
 
 # %% auto #0
 __all__ = ['cache_dir', 'writable_cache_dir', 'atomic_dir', 'smollm2_gguf', 'smollm2_path', 'load_model', 'load_tokenizer',
-           'ModelSpec', 'check_supported', 'rotate_half', 'apply_rope', 'invert_rope', 'StandardRoPE', 'ModelRoPE',
-           'model_kv']
+           'load_config', 'rotate_half', 'apply_rope', 'invert_rope', 'StandardRoPE', 'rope_pairs', 'ModelRoPE',
+           'ModelSpec', 'mean_group', 'check_supported', 'model_kv']
 
 # %% ../nbs/04_models.ipynb #34911f6f
 def cache_dir()->Path: # the directory (not created here)
@@ -134,34 +135,19 @@ def load_tokenizer(name_or_path:str|Path="smollm2", # as in `load_model`
         raise FileNotFoundError(f"Could not load the tokenizer of `name_or_path`=`{name_or_path}`: not a local model "
                                 "directory, and the Hugging Face hub did not provide it") from e
 
-# %% ../nbs/04_models.ipynb #9a475ee7
-@dataclass(frozen=True)
-class ModelSpec:
-    "The attention geometry of a supported model."
-    num_layers:int
-    num_heads:int # query heads
-    num_kv_heads:int # key/value heads (GQA)
-    head_dim:int
-    rope_type:str # 'default', 'llama3', 'yarn', ...
-    max_position_embeddings:int
-
-# %% ../nbs/04_models.ipynb #e8943714
-def check_supported(model, # a transformers causal LM
-                   )->ModelSpec:
-    "Raise a ValueError unless `model` is a full-attention RoPE decoder with head_dim divisible by 8; return its geometry."
-    name, cfg = type(model).__name__, model.config.get_text_config(decoder=True)
-    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
-    if rotary is None: raise ValueError(f"`model` ({name}) has no rotary embedding at `model.model.rotary_emb`: "
-                                        "nsnquant supports RoPE decoders (LLaMA, Mistral, Qwen2, ...)")
-    types, window = getattr(cfg, "layer_types", None), getattr(cfg, "sliding_window", None)
-    if types is not None: bad = sorted(set(types) - {"full_attention"})
-    else: bad = ["sliding_attention"] if window is not None and getattr(cfg, "use_sliding_window", True) else []
-    if bad: raise ValueError(f"`model` ({name}) has attention layer types {bad} (config.layer_types=`{types}`, "
-                             f"sliding_window=`{window}`): nsnquant supports full attention only")
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    if head_dim % 8: raise ValueError(f"`model` ({name}) has head_dim `{head_dim}`: it must be divisible by 8")
-    return ModelSpec(cfg.num_hidden_layers, cfg.num_attention_heads, getattr(cfg, "num_key_value_heads", None) or
-                     cfg.num_attention_heads, head_dim, getattr(rotary, "rope_type", "default"), cfg.max_position_embeddings)
+# %% ../nbs/04_models.ipynb #4a5e63ad
+def load_config(name_or_path:str|Path="smollm2", # as in `load_model`
+                **kwargs, # passed to `AutoConfig.from_pretrained`
+               ):
+    "Only the config of `load_model(name_or_path)`, no weights: what `check_supported` reads before a model is loaded."
+    if str(name_or_path) == "smollm2":
+        gguf = smollm2_gguf()
+        conv = cache_dir()/"models"/f"{gguf.stem}-f32"
+        return AutoConfig.from_pretrained(conv) if (conv/"config.json").is_file() else AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    try: return AutoConfig.from_pretrained(str(name_or_path), **kwargs)
+    except OSError as e:
+        raise FileNotFoundError(f"Could not load the config of `name_or_path`=`{name_or_path}`: not a local model "
+                                "directory, and the Hugging Face hub did not provide it") from e
 
 # %% ../nbs/04_models.ipynb #021e5c1d
 def rotate_half(x:Tensor, # [..., D]
@@ -250,28 +236,161 @@ class StandardRoPE(_RoPE):
 
     def __repr__(self): return f"StandardRoPE(head_dim={self.head_dim}, base={self.base})"
 
+# %% ../nbs/04_models.ipynb #85b8f387
+def _rope_module(config) -> tuple:
+    "The modeling module of `config`'s model family: (its rotary-embedding class, its `apply_rotary_pos_emb`), None where absent."
+    c = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    try: mod = importlib.import_module(type(c).__module__.replace(".configuration_", ".modeling_"))
+    except ImportError: return None, None
+    cls = [v for n, v in vars(mod).items() if n.endswith("RotaryEmbedding") and isinstance(v, type)]
+    own = [v for v in cls if v.__name__ == type(c).__name__.replace("Config", "").replace("Text", "") + "RotaryEmbedding"]
+    return (own or cls or [None])[0], getattr(mod, "apply_rotary_pos_emb", None)
+
+def _rope_args(rotary, layer_type) -> tuple:
+    "What the rotary's forward takes after (x, position_ids): the layer type where it holds one RoPE per layer type (Gemma-3)."
+    return (layer_type or "full_attention",) if "layer_type" in inspect.signature(rotary.forward).parameters else ()
+
+def _device(rotary): return next(iter(rotary.buffers()), torch.zeros(0)).device
+
+# %% ../nbs/04_models.ipynb #157e097c
+@torch.no_grad()
+def rope_pairs(rotary, # a transformers rotary-embedding module
+               apply_fn, # its family's `apply_rotary_pos_emb(q, k, cos, sin)`
+               layer_type:str|None=None, # for rotaries with one RoPE per layer type
+              ) -> tuple: # (first, second, rotary_dim): RoPE turns channel first[f] towards second[f]
+    "Find how a model's RoPE pairs the channels of a head, by applying the model's own functions to basis vectors at two positions."
+    dev, args = _device(rotary), _rope_args(rotary, layer_type)
+    cos, sin = rotary(torch.zeros(1, device=dev), torch.tensor([[1, 7]], device=dev), *args)     # [1, 2, rd]
+    rd = cos.shape[-1]
+    eye = torch.eye(rd, dtype=torch.float64, device=dev)[None, :, None, :].expand(1, rd, 2, rd)   # heads = basis vectors
+    A = apply_fn(eye, eye, cos.double(), sin.double())[1][0].permute(1, 2, 0).double().cpu()     # [2, out, in]: A_p e_i
+    nz = (A != 0).any(0)
+    partner = [[j for j in nz[:, i].nonzero()[:, 0].tolist() if j != i] for i in range(rd)]
+    first = [i for i in range(rd) if len(partner[i]) == 1 and i < partner[i][0]]
+    second = [partner[i][0] for i in first]
+    ok = sorted(first + second) == list(range(rd)) and all(partner[j] == [i] for i, j in zip(first, second))
+    if ok:
+        i, j = torch.tensor(first), torch.tensor(second)
+        ok = torch.allclose(A[:, i, i], A[:, j, j], atol=1e-6) and torch.allclose(A[:, j, i], -A[:, i, j], atol=1e-6)
+    if not ok: raise ValueError(f"the RoPE of `{type(rotary).__name__}` does not rotate pairs of channels: nsnquant cannot invert it")
+    return first, second, rd
+
 # %% ../nbs/04_models.ipynb #09870911
 class ModelRoPE(_RoPE):
-    "The rotary embedding of `model` (its own `model.model.rotary_emb`, so every rope scaling is exact), applied or inverted."
-    def __init__(self, model, # a supported transformers causal LM (see `check_supported`)
+    "A model's own RoPE (its rotary embedding and `apply_rotary_pos_emb`: every scaling, pairing and partial rotation exact), applied or inverted."
+    def __init__(self, model, # a transformers causal LM, or its config (the rotary is then built from the config)
+                 layer_type:str|None=None, # which RoPE, for models with one per layer type (Gemma-3: 'sliding_attention')
                 ):
-        self.rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
-        if self.rotary is None: raise ValueError(f"`model` ({type(model).__name__}) has no rotary embedding at `model.model.rotary_emb`")
-        self.head_dim = 2 * self.rotary.inv_freq.shape[-1]
-        self.attention_scaling = float(getattr(self.rotary, "attention_scaling", 1.0))
-        self.rope_type = getattr(self.rotary, "rope_type", "default")
-        self._static = "dynamic" not in self.rope_type and "longrope" not in self.rope_type  # these rescale with sequence length
+        is_model = isinstance(model, torch.nn.Module)
+        c = (model.config if is_model else model)
+        c = c.get_text_config(decoder=True) if hasattr(c, "get_text_config") else c
+        cls, self.apply_fn = _rope_module(c)
+        base = getattr(model, "base_model", None) if is_model else None
+        self.rotary = getattr(base, "rotary_emb", None) or (cls(config=c) if cls is not None else None)
+        mt = getattr(c, "model_type", type(model).__name__)
+        if self.rotary is None or self.apply_fn is None:
+            raise ValueError(f"model type `{mt}` has no rotary embedding (RoPE): nsnquant quantizes the keys of RoPE decoders")
+        self.head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        self.layer_type, self._args = layer_type, _rope_args(self.rotary, layer_type)
+        try: self.first, self.second, self.rotary_dim = rope_pairs(self.rotary, self.apply_fn, layer_type)
+        except ValueError as e: raise ValueError(f"model type `{mt}`: {e}") from None
+        except Exception as e: raise ValueError(f"model type `{mt}`: its RoPE functions cannot be probed ({type(e).__name__}: {e})") from None
+        rest = list(range(self.rotary_dim, self.head_dim)); h = len(rest) // 2
+        order = self.first + rest[:h] + self.second + rest[h:]
+        self.perm = None if order == list(range(self.head_dim)) else torch.tensor(order)
+        self.inv_perm = None if self.perm is None else torch.argsort(self.perm)
+        rt = getattr(self.rotary, "rope_type", "default")
+        self.rope_type = rt.get(self._args[0] if self._args else "full_attention", "default") if isinstance(rt, dict) else rt
+        self._static = self.rope_type not in ("dynamic", "longrope")          # these rescale with the sequence length
+        cos, sin = self._cos_sin(torch.ones(1, 1, dtype=torch.long))
+        n = len(self.first); a = (cos[0, 0, :n] ** 2 + sin[0, 0, :n] ** 2).sqrt()
+        self.attention_scaling = float(a.mean())
+        self.uniform = bool(torch.allclose(a, a[0])) and (n == self.head_dim // 2 or abs(self.attention_scaling - 1) < 1e-6)
+        self._canonical = self if self.perm is None else _Canonical(self)
 
     @torch.no_grad()
-    def _cos_sin(self, p):
-        dev = self.rotary.inv_freq.device
-        return self.rotary(torch.zeros(1, dtype=torch.float32, device=dev), p.to(dev))
+    def _cos_sin(self, p): # canonical order: first channels, unrotated half, second channels, unrotated half
+        dev, rd, n = _device(self.rotary), self.rotary_dim, len(self.first)
+        cos, sin = self.rotary(torch.zeros(1, dtype=torch.float32, device=dev), p.to(dev), *self._args)   # [B, T, rd]
+        x = torch.zeros(rd, device=dev); x[self.first] = 1
+        y = self.apply_fn(x.expand(p.shape[0], 1, p.shape[1], rd), x.expand(p.shape[0], 1, p.shape[1], rd), cos, sin)[1][:, 0].float()
+        c, s, one = y[..., self.first], y[..., self.second], torch.ones(*y.shape[:-1], (self.head_dim - rd) // 2, device=dev)
+        return torch.cat([c, one, c, one], -1), torch.cat([s, 0 * one, s, 0 * one], -1)
 
-    def __repr__(self): return f"ModelRoPE(rope_type={self.rope_type!r}, head_dim={self.head_dim}, attention_scaling={self.attention_scaling})"
+    @property
+    def canonical(self): return self._canonical
+    @property
+    def pre_rope_ok(self) -> bool: return self._static and self.uniform   # keys can be quantized before RoPE, on every path
+
+    def apply(self, x, positions):
+        "Rotate `x` (queries or pre-RoPE keys, in the model's channel order) to `positions`."
+        if self.perm is None: return super().apply(x, positions)
+        return super().apply(x[..., self.perm.to(x.device)], positions)[..., self.inv_perm.to(x.device)]
+
+    def invert(self, k, positions):
+        "Undo the rotation of keys `k` (model's channel order) at `positions`."
+        if self.perm is None: return super().invert(k, positions)
+        return super().invert(k[..., self.perm.to(k.device)], positions)[..., self.inv_perm.to(k.device)]
+
+    def __repr__(self):
+        return (f"ModelRoPE(rope_type={self.rope_type!r}, head_dim={self.head_dim}, rotary_dim={self.rotary_dim}, "
+                f"permuted={self.perm is not None}, attention_scaling={self.attention_scaling:.4g})")
+
+class _Canonical(_RoPE):
+    "A `ModelRoPE` acting on heads in its canonical channel order (`x[..., rope.perm]`)."
+    def __init__(self, rope): self.rope, self.head_dim, self.attention_scaling, self._static = rope, rope.head_dim, rope.attention_scaling, rope._static
+    def _cos_sin(self, p): return self.rope._cos_sin(p)
+    def __repr__(self): return f"canonical {self.rope!r}"
+
+# %% ../nbs/04_models.ipynb #7a13d2e8
+@dataclass(frozen=True)
+class ModelSpec:
+    "What the cache needs to know about a supported model, read from its config."
+    model_type:str
+    num_layers:int
+    num_heads:int # query heads
+    num_kv_heads:int # key/value heads (GQA)
+    head_dim:int
+    rope_type:str # 'default', 'llama3', 'yarn', ... (of the full-attention layers)
+    max_position_embeddings:int|None
+    layer_types:tuple # per layer: 'full_attention' or 'sliding_attention'
+    sliding_windows:tuple # per layer: the window (tokens a query sees, itself included), None for full attention
+    rotary_dim:int # channels RoPE rotates (head_dim unless partial)
+    pre_rope:bool # keys can be quantized before RoPE (False: the RoPE depends on the sequence length)
+    softcap:float|None # attention logit soft-capping (Gemma-2): only the model's own attention applies it
+
+def mean_group(head_dim:int) -> int: # 32, 16 or 8
+    "Channels per 4-bit group of the NSN block mean: 32 when head_dim allows (the paper's), else 16 or 8."
+    return next(g for g in (32, 16, 8) if head_dim % g == 0)
+
+# %% ../nbs/04_models.ipynb #a2527286
+def check_supported(model, # a transformers causal LM or its config
+                   )->ModelSpec:
+    "Raise a ValueError naming the model type and the reason unless a cache can serve `model` exactly; return its `ModelSpec`."
+    cfg = model.config if isinstance(model, torch.nn.Module) else model
+    c = cfg.get_text_config(decoder=True) if hasattr(cfg, "get_text_config") else cfg
+    mt = getattr(c, "model_type", type(c).__name__)
+    def refuse(why): raise ValueError(f"model type `{mt}`: {why}")
+    if any(getattr(c, a, None) is not None for a in ("kv_lora_rank", "q_lora_rank")): refuse("multi-head latent attention is not supported")
+    if getattr(c, "num_attention_heads", None) is None or getattr(c, "num_hidden_layers", None) is None:
+        refuse(f"`{type(c).__name__}` is not a decoder config with attention heads")
+    if getattr(c, "no_rope_layers", None) is not None and not all(c.no_rope_layers): refuse("some layers do not use RoPE (`no_rope_layers`)")
+    types, kw = get_layer_types_and_kwargs(c)
+    if bad := sorted(set(types) - {"full_attention", "sliding_attention"}):
+        refuse(f"layer types {bad} are not supported (full and sliding-window attention are)")
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    if head_dim % 8: refuse(f"head_dim `{head_dim}` is not a multiple of 8 (NSNQuant codes 8-channel sub-vectors)")
+    ropes = [ModelRoPE(model, t) for t in dict.fromkeys(types)]          # refuses models without a RoPE it can invert
+    full = next((r for r in ropes if r.layer_type == "full_attention"), ropes[0])
+    return ModelSpec(mt, c.num_hidden_layers, c.num_attention_heads, getattr(c, "num_key_value_heads", None) or c.num_attention_heads,
+                     head_dim, full.rope_type, getattr(c, "max_position_embeddings", None), tuple(types),
+                     tuple(k.get("sliding_window") if t == "sliding_attention" else None for t, k in zip(types, kw)),
+                     full.rotary_dim, all(r.pre_rope_ok for r in ropes), getattr(c, "attn_logit_softcapping", None))
 
 # %% ../nbs/04_models.ipynb #aad4d232
-def _grab(store:dict, i:int, head_dim:int, module, args, out):
-    store[i] = out.reshape(*out.shape[:2], -1, head_dim).transpose(1, 2)  # [B, T, H*D] or [B, T, H, D] -> [B, H, T, D]
+def _grab(store:dict, i:int, head_dim:int, T:int, module, args, out):
+    if out.dim() == 4 and out.shape[2] == T and out.shape[-1] == head_dim and out.shape[1] != T: store[i] = out   # already [B, H, T, D] (Gemma-3)
+    else: store[i] = out.reshape(*out.shape[:2], -1, head_dim).transpose(1, 2)  # [B, T, H*D] or [B, T, H, D] -> [B, H, T, D]
 
 def _key_modules(model)->list: # per layer, the module whose output is the pre-RoPE key
     out = []
@@ -296,7 +415,7 @@ def model_kv(model, # a supported transformers causal LM
     if ids.ndim != 2 or ids.is_floating_point() or ids.shape[1] == 0:
         raise ValueError(f"`input_ids` must be integer ids [B, T] or [T] with T >= 1, got dtype `{ids.dtype}` shape `{tuple(ids.shape)}`")
     keys, cache = {}, DynamicCache(config=model.config)
-    hooks = [m.register_forward_hook(partial(_grab, keys, i, spec.head_dim)) for i, m in enumerate(_key_modules(model) if pre_rope else [])]
+    hooks = [m.register_forward_hook(partial(_grab, keys, i, spec.head_dim, ids.shape[1])) for i, m in enumerate(_key_modules(model) if pre_rope else [])]
     try: model.model(input_ids=ids.to(model.device), cache=cache, use_cache=True, **kwargs)
     finally:
         for h in hooks: h.remove()

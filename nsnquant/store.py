@@ -225,13 +225,12 @@ class _StoreReads(_StoreCore):
         k = self.kq.decode(pk, pos, self.rope if roped else None)
         return k.to(dtype or self.dtype), self.vq.decode(self.packed('v')[0]).to(dtype or self.dtype)
 
-    def view(self, length:int|None=None, # the view's token axis (default: the longest row)
+    def view(self, length:int|None=None, # the view's token axis (default: the longest row; longer rows show their last `length`)
              dtype=None, # default: the store's dtype
             ) -> tuple: # K, V [B, H, length, d]
         "Dequantized K, V: each row's sinks, decoded blocks and tail right-aligned after zeros for its padding."
         n, W, dtype = self.lengths, self.block, dtype or self.dtype
         L = int(n.max()) if length is None else length
-        if (n > L).any(): raise ValueError(f"`length`={L} is shorter than a row ({int(n.max())} tokens)")
         kd, vd = self.dequantized(dtype)
         S, P = self.sink, 0 if kd is None else kd.shape[2]
         j = torch.arange(L, device=self.device) - (L - n)[:, None]               # index among the row's real tokens
@@ -316,6 +315,27 @@ class KVStore(_StoreReads):
                 self.tail_k[b, :, :surv], self.tail_v[b, :, :surv] = kd[:, :surv], vd[:, :surv]
             self.nblk[b], self.n_tail[b] = nb, surv
         self._compact()
+
+    def drop_before(self, start:Tensor, # [B] positions: each row's first token still needed (a sliding window's start)
+                   ):
+        "Drop each row's leading packed blocks whose tokens all lie before `start` (for a sliding window; stores without sinks)."
+        if not self.B or not self.n_slots: return
+        if self.sink: raise ValueError("a store with sinks cannot drop blocks: sliding-window layers keep no sinks")
+        W = self.block
+        first = self.block_pos[self.table[:, 0]]
+        d = torch.where(self.nblk > 0, ((torch.as_tensor(start, device=self.device) - first) // W).clamp(min=0).minimum(self.nblk), 0)
+        if not bool(d.any()): return
+        cols = (torch.arange(self.table.shape[1], device=self.device) + d[:, None]).clamp(max=self.table.shape[1] - 1)
+        self.table = self.table.gather(1, cols)
+        self.nblk, self.pos0, self._decode = self.nblk - d, self.pos0 + d * W, None
+        self._compact()
+
+    def window_lo(self, start:Tensor|None, # [B] first position each row's query may see, or None
+                 ) -> Tensor|None: # [B] int64: leading packed tokens of each row before `start`
+        "How many of each row's first packed tokens a sliding window hides (after `drop_before`, fewer than a block)."
+        if start is None or not self.n_slots: return None
+        first = self.block_pos[self.table[:, 0]]
+        return torch.where(self.nblk > 0, (torch.as_tensor(start, device=self.device) - first).clamp(min=0).minimum(self.block * self.nblk), 0)
 
     def _decode_block(self, b:int, j:int) -> tuple: # K, V [H, W, d] of block j of row b, store dtype
         slot = self.table[b, j]

@@ -59,3 +59,13 @@ def test_runtime_errors():
 def test_verbose_shows_the_traceback():
     r = run(['--verbose', 'generate', '--prompt', 'x', '--model', 'nosuchorg/nosuchmodel'])
     assert r.returncode == 1 and 'Traceback' in r.stderr
+
+def test_unsupported_model_refused_before_loading(tmp_path):
+    "A model the cache cannot serve is refused from its config alone (no weights here): one line naming the model type, status 1."
+    from transformers import GPT2Config, DeepseekV3Config
+    for name, cfg, why in (('gpt2', GPT2Config(n_layer=2, n_embd=64, n_head=2), 'no rotary embedding'),
+                           ('dsv3', DeepseekV3Config(num_hidden_layers=2), 'multi-head latent attention')):
+        cfg.save_pretrained(tmp_path / name)
+        for cmd in (['generate', '--prompt', 'x'], ['eval', '--methods', 'nsn-2', '--windows', '1']):
+            r = run([*cmd, '--model', str(tmp_path / name)])
+            assert r.returncode == 1 and why in r.stderr and len(r.stderr.strip().splitlines()) == 1, (cmd, r.stderr[-500:])

@@ -31,7 +31,7 @@ AOT = textwrap.dedent('''
     u8, f16, f32, i64 = "*u8", "*fp16", "*fp32", "*i64"
     dec = dict(q_ptr=f32, fq_ptr=f32, kc_ptr=u8, ks_ptr=u8, ksc_ptr=f16, knc_ptr=u8, kns_ptr=f16, kmc_ptr=u8, kms_ptr=f16,
                vc_ptr=u8, vs_ptr=u8, vsc_ptr=f16, vnc_ptr=u8, vns_ptr=f16, vmc_ptr=u8, vms_ptr=f16, cbk_ptr=f32, cbv_ptr=f32,
-               rot_ptr=f32, ew_ptr=f32, tab_ptr=i64, nblk_ptr=i64, m_ptr=f32, l_ptr=f32, acch_ptr=f32, accm_ptr=f32,
+               rot_ptr=f32, ew_ptr=f32, tab_ptr=i64, nblk_ptr=i64, lo_ptr=i64, m_ptr=f32, l_ptr=f32, acch_ptr=f32, accm_ptr=f32,
                H="i32", G="i32", TSTRIDE="i32", BPS="i32", S="i32")
     enc = dict(x_ptr=f16, cos_ptr=f32, sin_ptr=f32, rsign_ptr=f32, cb_ptr=f32, c2_ptr=f32, h_ptr=f32, s_ptr=f32, codes_ptr=u8,
                signs_ptr=u8, scale_ptr=f16, nc_ptr=u8, ns_ptr=f16, mc_ptr=u8, ms_ptr=f16, T="i32", NBLK="i32", CS_DIV="i32",

@@ -325,7 +325,8 @@ void nsn_values(int bits, const uint8_t* codes, const uint8_t* signs, const uint
 /* ---------------------------------------------------------------- the whole decode step
    One call per layer: for every (row, KV head), the logits of its full-precision sinks and tail and of its packed blocks, one
    softmax over all of them, the values (full-precision tokens, codewords in the Hadamard domain rotated back with `rinv`, block
-   means), normalized into out[b, h, g, :]. Full-precision K/V are float32 [B, H, S or C, D], valid below n_sink[b] / n_tail[b]. */
+   means), normalized into out[b, h, g, :]. Full-precision K/V are float32 [B, H, S or C, D], valid below n_sink[b] / n_tail[b];
+   plo (or NULL): per row, how many of its first packed tokens a sliding window hides. */
 INL v8 vexp8(v8 x) {                 /* e^x, relative error < 2e-7 for x in [-87, 88]; 0 below -87 (and for -inf) */
   const v8 hi = {88.f, 88.f, 88.f, 88.f, 88.f, 88.f, 88.f, 88.f}, lo = {-87.f, -87.f, -87.f, -87.f, -87.f, -87.f, -87.f, -87.f};
   vi8 live = x >= lo;
@@ -353,7 +354,7 @@ void nsn_attend(int kbits, int vbits,
                 const float* q, const float* fq, const float* ms, const float* cbk, const float* cbv, const float* rinv,
                 const float* sk, const float* sv, const int64_t* nsink, int64_t S,
                 const float* tk, const float* tv, const int64_t* ntail, int64_t C,
-                float* out, int64_t B, int64_t H, int64_t NB, int64_t G, int64_t GP, int64_t W, int64_t n8, int nt) {
+                const int64_t* plo, float* out, int64_t B, int64_t H, int64_t NB, int64_t G, int64_t GP, int64_t W, int64_t n8, int nt) {
   init_signs();
   int64_t D = 8 * n8, Lt = S + C + NB * W;
   float cbt[8 * 256]; transpose_cb(cbk, cbt);
@@ -370,6 +371,8 @@ void nsn_attend(int kbits, int vbits,
     }
     if (NB) scores_bh(kbits, kc, ks, ksc, knc, kns, table + b * tstride, nb, h, H, fq + bh * G * D, cbk, cbt,
                       ms + bh * NB * G * W, lg + S + C, Lt, NB, G, GP, W, n8);
+    if (NB && plo) for (int64_t g = 0; g < G; g++)           /* a sliding window hides the row's first plo[b] packed tokens */
+      for (int64_t t = 0; t < plo[b] && t < nb * W; t++) lg[g * Lt + S + C + t] = NEG_INF;
     float sum[64];
     for (int64_t g = 0; g < G; g++) {                        /* softmax, unnormalized: weights e^(l - max) in place */
       float* l = lg + g * Lt; float m = NEG_INF;
