@@ -267,9 +267,9 @@ class NSNQuantCache(Cache):
         self.quantized_prefill, self.attention = quantized_prefill, attention
         if (quantized_prefill or attention == 'fused') and model is not None: use_nsnquant_attention(model)
         layers = []
-        for kq, vq, t, w in zip(kqs, vqs, spec.layer_types, spec.sliding_windows):
+        for kq, vq, t, w, rotated in zip(kqs, vqs, spec.layer_types, spec.sliding_windows, spec.rope_layers):
             if w is not None and (w <= sliding_fp or w < kq.block + window): layers.append(WindowLayer(w)); continue
-            r = ropes[t] if spec.pre_rope else None
+            r = ropes[t] if spec.pre_rope and rotated else None                      # None: keys quantized as they arrive
             layers.append(NSNQuantLayer(kq, vq, None if r is None else r.canonical, 0 if w else sink, window, quantized_prefill, attention,
                                         spec.num_kv_heads, spec.head_dim, perm=None if r is None else r.perm, sliding_window=w))
         super().__init__(layers=layers)

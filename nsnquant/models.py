@@ -356,6 +356,7 @@ class ModelSpec:
     layer_types:tuple # per layer: 'full_attention' or 'sliding_attention'
     sliding_windows:tuple # per layer: the window (tokens a query sees, itself included), None for full attention
     rotary_dim:int # channels RoPE rotates (head_dim unless partial)
+    rope_layers:tuple # per layer: whether its keys are rotated (SmolLM3's `no_rope_layers`, Cohere-2's global layers: not)
     pre_rope:bool # keys can be quantized before RoPE (False: the RoPE depends on the sequence length)
     softcap:float|None # attention logit soft-capping (Gemma-2): only the model's own attention applies it
 
@@ -374,18 +375,20 @@ def check_supported(model, # a transformers causal LM or its config
     if any(getattr(c, a, None) is not None for a in ("kv_lora_rank", "q_lora_rank")): refuse("multi-head latent attention is not supported")
     if getattr(c, "num_attention_heads", None) is None or getattr(c, "num_hidden_layers", None) is None:
         refuse(f"`{type(c).__name__}` is not a decoder config with attention heads")
-    if getattr(c, "no_rope_layers", None) is not None and not all(c.no_rope_layers): refuse("some layers do not use RoPE (`no_rope_layers`)")
     types, kw = get_layer_types_and_kwargs(c)
     if bad := sorted(set(types) - {"full_attention", "sliding_attention"}):
         refuse(f"layer types {bad} are not supported (full and sliding-window attention are)")
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     if head_dim % 8: refuse(f"head_dim `{head_dim}` is not a multiple of 8 (NSNQuant codes 8-channel sub-vectors)")
     ropes = [ModelRoPE(model, t) for t in dict.fromkeys(types)]          # refuses models without a RoPE it can invert
+    if mt == "cohere2": uses = tuple(t == "sliding_attention" for t in types)          # Cohere2Attention rotates sliding layers only
+    elif getattr(c, "no_rope_layers", None) is not None: uses = tuple(bool(u) for u in c.no_rope_layers[:len(types)])
+    else: uses = (True,) * len(types)
     full = next((r for r in ropes if r.layer_type == "full_attention"), ropes[0])
     return ModelSpec(mt, c.num_hidden_layers, c.num_attention_heads, getattr(c, "num_key_value_heads", None) or c.num_attention_heads,
                      head_dim, full.rope_type, getattr(c, "max_position_embeddings", None), tuple(types),
                      tuple(k.get("sliding_window") if t == "sliding_attention" else None for t, k in zip(types, kw)),
-                     full.rotary_dim, all(r.pre_rope_ok for r in ropes), getattr(c, "attn_logit_softcapping", None))
+                     full.rotary_dim, uses, all(r.pre_rope_ok for r in ropes), getattr(c, "attn_logit_softcapping", None))
 
 # %% ../nbs/04_models.ipynb #aad4d232
 def _grab(store:dict, i:int, head_dim:int, T:int, module, args, out):

@@ -34,6 +34,9 @@ FAMILIES = {
     'granite': (tf.GraniteConfig, tf.GraniteForCausalLM, BASE),
     'llama-dynamic': (tf.LlamaConfig, tf.LlamaForCausalLM, dict(BASE, max_position_embeddings=64,
                       rope_parameters=dict(rope_type='dynamic', factor=2.0, rope_theta=10000.0))),
+    'smollm3-no-rope-layer': (tf.SmolLM3Config, tf.SmolLM3ForCausalLM, dict(BASE, no_rope_layers=[1, 0])),
+    'cohere2': (tf.Cohere2Config, tf.Cohere2ForCausalLM, dict(BASE, sliding_window=64, layer_types=['sliding_attention', 'full_attention'])),
+    'glm-partial': (tf.GlmConfig, tf.GlmForCausalLM, dict(BASE, head_dim=64, partial_rotary_factor=0.5)),
     'llama-yarn': (tf.LlamaConfig, tf.LlamaForCausalLM, dict(BASE, max_position_embeddings=256, rope_parameters=dict(rope_type='yarn', factor=4.0, rope_theta=10000.0,
                    original_max_position_embeddings=64))),
     'phi3-longrope': (tf.Phi3Config, tf.Phi3ForCausalLM, dict(BASE, max_position_embeddings=256, original_max_position_embeddings=64,
@@ -118,8 +121,7 @@ def test_softcapping_refuses_nsnquant_attention():
 REFUSED = {
     'gpt2': (lambda: tf.GPT2Config(n_layer=2, n_embd=64, n_head=2), 'no rotary embedding'),
     'deepseek_v3': (lambda: tf.DeepseekV3Config(num_hidden_layers=2), 'multi-head latent attention'),
-    'smollm3': (lambda: tf.SmolLM3Config(num_hidden_layers=4), 'do not use RoPE'),
-    'llama4_text': (lambda: tf.Llama4TextConfig(num_hidden_layers=4), 'do not use RoPE'),
+    'llama4_text': (lambda: tf.Llama4TextConfig(num_hidden_layers=4), 'chunked_attention'),
     'llama': (lambda: tf.LlamaConfig(**dict(BASE, head_dim=12)), 'head_dim `12`'),
 }
 
