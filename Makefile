@@ -25,11 +25,11 @@ $(STAMP): $(VPY) setup.py settings.ini constraints.txt
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(VPY) tests/run_all.py
+	$(VPY) tools/run_all.py
 
 # notebooks only, without the pytest suite
 test-nbs: $(STAMP)
-	$(VPY) tests/run_all.py --no-pytest
+	$(VPY) tools/run_all.py --no-pytest
 
 # executes the run-all notebook; `nsnquant paper --preset ... --out ...` does the same from an installed package
 paper: $(STAMP)
@@ -37,7 +37,7 @@ paper: $(STAMP)
 	  nbs/99_paper.ipynb --output-dir $(OUT) --output 99_paper.executed.ipynb --ExecutePreprocessor.timeout=-1
 
 docs: $(STAMP)
-	$(VPY) tests/build_docs.py
+	$(VPY) tools/build_docs.py
 
 bench: $(STAMP)
 	$(VPY) kernels/bench.py

@@ -254,7 +254,7 @@ def plot_distribution_shift(rows:list, # from `distribution_shift`
     return fig
 
 # %% ../nbs/09_eval.ipynb #d6389ed2
-from .paper import item, write_table, write_figure
+from .report import item, write_table, write_figure, model_for
 
 TABLE2_METHODS = ('fp16', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1')
 
@@ -292,7 +292,6 @@ def plot_ppl_bits(rows:list, # from `ppl_rows`
 
 @item('tab2_ppl', 'Perplexity of every method at 2 and 1 bits on the preset corpora (protocol 1), with the measured bits per element, and perplexity against bits (Table 2)', order=20)
 def compute_ppl_table(cfg):
-    from nsnquant.analysis import model_for
     model, tok = model_for(cfg)
     res = evaluate(model, list(cfg.get('table2_methods', TABLE2_METHODS)), cfg['data'], windows=cfg['windows'], length=cfg['length'],
                    tokenizer=tok, progress=True, model_name=cfg['model'])
@@ -304,7 +303,6 @@ def render_ppl_table(res, out): return write_table(res['rows'], out, 'tab2_ppl')
 # %% ../nbs/09_eval.ipynb #a6be6b1f
 @item('fig1a_distribution_shift', 'CQ calibrated on one corpus and evaluated on both, against calibration-free NSNQuant at the same bit width (Fig. 1a)', order=10)
 def compute_distribution_shift(cfg):
-    from nsnquant.analysis import model_for
     model, tok = model_for(cfg)
     a, b = cfg['data'][:2]
     return dict(rows=[r for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))

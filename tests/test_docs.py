@@ -1,4 +1,4 @@
-"""The documentation site in a real browser: `tests/build_docs.py --static` builds `_docs/` (or finds it up to date), a local
+"""The documentation site in a real browser: `tools/build_docs.py --static` builds `_docs/` (or finds it up to date), a local
 HTTP server serves it, and headless Chromium (through selenium and chromedriver) opens every page.
 
 Checks: every page answers HTTP 200 and has a title and a heading; the home page is the README and links every
@@ -26,7 +26,7 @@ def site():
     """Build the static site (incremental: a build with unchanged inputs does nothing), then serve `_docs/` on a free local port.
     `--static`: where Quarto is installed `make docs` builds nbdev's Quarto site instead; this test checks the static builder."""
     env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}
-    r = subprocess.run([sys.executable, str(ROOT/'tests'/'build_docs.py'), '--static'], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--static'], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert (DOCS/'index.html').is_file(), r.stdout[-2000:]
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -66,7 +66,7 @@ def pages():
     return sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob('*.html'))
 
 def page_of(nb:str) -> str:
-    "The page built from notebook `nb` (nbdev's names: `00_nsn.ipynb` -> `nsn.html`), from the builder's record."
+    "The page built from notebook `nb` (nbdev's names: `01_nsn.ipynb` -> `nsn.html`), from the builder's record."
     names = json.loads((DOCS/'.pages.json').read_text())
     assert nb in names, f"no page was built for nbs/{nb}"
     return names[nb]

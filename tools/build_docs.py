@@ -14,11 +14,11 @@ static HTML site that works offline:
   notebook order, with one section per subfolder (`tutorials/`); `_docs/api.html` lists, per module of
   `nsnquant`, its public functions and classes with their signatures and first docstring lines.
 
-Page names follow nbdev (`00_nsn.ipynb` -> `nsn.html`), so links nbdev writes (`quantizer.html#nsnquantizer`)
+Page names follow nbdev (`01_nsn.ipynb` -> `nsn.html`), so links nbdev writes (`quantizer.html#nsnquantizer`)
 resolve. Rebuilds are incremental: processed notebooks are cached in `.cache/docs/`, and a build whose inputs
 have not changed since the last one does nothing (`--force` rebuilds).
 
-    python tests/build_docs.py [--force] [--static] [--strict] [--workers N]
+    python tools/build_docs.py [--force] [--static] [--strict] [--workers N]
 """
 from __future__ import annotations
 import argparse, hashlib, html, importlib, inspect, json, os, re, shutil, subprocess, sys, time, warnings

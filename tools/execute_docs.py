@@ -1,6 +1,6 @@
 """Execute notebooks in place for the docs, skipping cells flagged `slow` or `cuda` (their previous outputs stay).
 
-    python tests/execute_docs.py nbs/12_analysis.ipynb [more.ipynb ...]
+    python tools/execute_docs.py nbs/10_analysis.ipynb [more.ipynb ...]
 
 `jupyter nbconvert --execute` would run the flagged cells too (minutes to hours on a CPU); `nbdev_test` skips them but keeps no
 outputs. Run `nbdev_clean` afterwards (`make lib` does)."""
