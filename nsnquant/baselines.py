@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from fastcore.basics import patch
 from .nsn import check_float
 from .hadamard import Hadamard
 from .quantizer import NSNQuantizer, Packed
@@ -91,36 +90,33 @@ class KIVIQuantizer:
     def __repr__(self):
         return f"KIVIQuantizer(bits={self.bits}, per={self.per!r}, group={self.group}, block={self.block}{', hadamard' if self.H else ''})"
 
-# %% ../nbs/07_baselines.ipynb #ce6189ed
-@patch
-@torch.no_grad()
-def encode(self:KIVIQuantizer,
-           x:Tensor, # [..., T, d] post-RoPE keys or values; T a multiple of `group` when per='channel'
-           positions=None, rope=None, # unused: KIVI quantizes keys as they are (post-RoPE)
-          ) -> GroupPacked:
-    "Quantize `x` into bit-packed codes and fp16 (scale, min) per group."
-    check_float(x, 'x')
-    if x.shape[-1] != self.head_dim: raise ValueError(f"`x` has head_dim `{x.shape[-1]}`, the quantizer expects `{self.head_dim}`")
-    x = x.float() if self.H is None else self.H.forward(x.float())
-    G = self.group
-    if self.per == 'channel':
-        if x.shape[-2] % G: raise ValueError(f"`x` has `{x.shape[-2]}` tokens: per-channel groups need a multiple of `group`={G}")
-        q, sc, lo = rtn_minmax(x.unflatten(-2, (-1, G)), self.bits, -2)      # [..., T/G, G, d], stats [..., T/G, 1, d]
-        q, st = q.flatten(-3, -2), torch.stack([sc, lo], -1).squeeze(-3)
-    else:
-        q, sc, lo = rtn_minmax(x.unflatten(-1, (-1, G)), self.bits, -1)      # [..., T, d/G, G], stats [..., T, d/G, 1]
-        q, st = q.flatten(-2), torch.cat([sc, lo], -1)
-    return GroupPacked(pack_bits(q, self.bits), st, G if self.per == 'channel' else 1)
+    @torch.no_grad()
+    def encode(self,
+               x:Tensor, # [..., T, d] post-RoPE keys or values; T a multiple of `group` when per='channel'
+               positions=None, rope=None, # unused: KIVI quantizes keys as they are (post-RoPE)
+              ) -> GroupPacked:
+        "Quantize `x` into bit-packed codes and fp16 (scale, min) per group."
+        check_float(x, 'x')
+        if x.shape[-1] != self.head_dim: raise ValueError(f"`x` has head_dim `{x.shape[-1]}`, the quantizer expects `{self.head_dim}`")
+        x = x.float() if self.H is None else self.H.forward(x.float())
+        G = self.group
+        if self.per == 'channel':
+            if x.shape[-2] % G: raise ValueError(f"`x` has `{x.shape[-2]}` tokens: per-channel groups need a multiple of `group`={G}")
+            q, sc, lo = rtn_minmax(x.unflatten(-2, (-1, G)), self.bits, -2)      # [..., T/G, G, d], stats [..., T/G, 1, d]
+            q, st = q.flatten(-3, -2), torch.stack([sc, lo], -1).squeeze(-3)
+        else:
+            q, sc, lo = rtn_minmax(x.unflatten(-1, (-1, G)), self.bits, -1)      # [..., T, d/G, G], stats [..., T, d/G, 1]
+            q, st = q.flatten(-2), torch.cat([sc, lo], -1)
+        return GroupPacked(pack_bits(q, self.bits), st, G if self.per == 'channel' else 1)
 
-@patch
-@torch.no_grad()
-def decode(self:KIVIQuantizer, p:GroupPacked, positions=None, rope=None) -> Tensor: # [..., T, d] float32
-    "Dequantize: code * scale + min, then undo the rotation."
-    q = unpack_bits(p.codes, self.bits, self.head_dim).float()
-    sc, lo = p.stats[..., 0].float(), p.stats[..., 1].float()
-    if self.per == 'channel': x = (q.unflatten(-2, (-1, self.group)) * sc[..., None, :] + lo[..., None, :]).flatten(-3, -2)
-    else: x = (q.unflatten(-1, (-1, self.group)) * sc[..., None] + lo[..., None]).flatten(-2)
-    return x if self.H is None else self.H.inverse(x)
+    @torch.no_grad()
+    def decode(self, p:GroupPacked, positions=None, rope=None) -> Tensor: # [..., T, d] float32
+        "Dequantize: code * scale + min, then undo the rotation."
+        q = unpack_bits(p.codes, self.bits, self.head_dim).float()
+        sc, lo = p.stats[..., 0].float(), p.stats[..., 1].float()
+        if self.per == 'channel': x = (q.unflatten(-2, (-1, self.group)) * sc[..., None, :] + lo[..., None, :]).flatten(-3, -2)
+        else: x = (q.unflatten(-1, (-1, self.group)) * sc[..., None] + lo[..., None]).flatten(-2)
+        return x if self.H is None else self.H.inverse(x)
 
 # %% ../nbs/07_baselines.ipynb #e67001ab
 def batched_nearest(x:Tensor, # [P, N, c] vectors of P independent problems

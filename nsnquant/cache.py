@@ -20,7 +20,8 @@ from .kernels import fused_decode_attention, encode_blocks
 
 # %% auto #0
 __all__ = ['DensePacked', 'IdentityQuantizer', 'padding_slots', 'FusedView', 'MixedView', 'NSNQuantLayer', 'WindowLayer',
-           'model_binding', 'NSNQuantCache', 'fp16_nbytes', 'nsnquant_attention', 'use_nsnquant_attention']
+           'model_binding', 'NSNQuantCache', 'dynamic_nbytes', 'fp16_nbytes', 'nsnquant_attention',
+           'use_nsnquant_attention']
 
 # %% ../nbs/05_cache.ipynb #3e848cd8
 @dataclass
@@ -251,9 +252,11 @@ class NSNQuantCache(Cache):
         for n, v in (('sink', sink), ('window', window), ('sliding_fp', sliding_fp)):
             if not isinstance(v, int) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
         if attention not in ('dequant', 'fused'): raise ValueError(f"`attention` must be 'dequant' or 'fused', got `{attention}`")
-        if spec.softcap and (quantized_prefill or attention == 'fused'):
-            raise ValueError(f"model type `{spec.model_type}` soft-caps its attention logits (attn_logit_softcapping={spec.softcap}), which "
-                             "only its own attention applies: use attention='dequant' and quantized_prefill=False")
+        own = (f"soft-caps its attention logits (attn_logit_softcapping={spec.softcap})" if spec.softcap else
+               "adds learned attention-sink logits to its softmax" if spec.learned_sinks else None)
+        if own and (quantized_prefill or attention == 'fused'):
+            raise ValueError(f"model type `{spec.model_type}` {own}, which only its own attention function applies: use "
+                             "attention='dequant' and quantized_prefill=False")
         quantizer_kwargs.setdefault('group', mean_group(spec.head_dim))
         mk = lambda: NSNQuantizer(bits, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
         n = spec.num_layers
@@ -299,11 +302,15 @@ class NSNQuantCache(Cache):
         "Bytes held by all layers: packed blocks plus full-precision sinks, tails and windows."
         return sum(l.nbytes() for l in self.layers)
 
-def fp16_nbytes(config, n_tokens:int, batch:int=1) -> int:
-    "Bytes of an fp16 `DynamicCache` after `n_tokens` tokens (keys and values, all layers; sliding layers keep `window` - 1)."
+def dynamic_nbytes(config, n_tokens:int, batch:int=1, element_size:int=2) -> int:
+    "Bytes of a `DynamicCache` after `n_tokens` tokens at `element_size` bytes per element (keys and values, all layers; sliding layers keep `window` - 1)."
     s = check_supported(config)
     toks = sum(n_tokens if w is None else min(n_tokens, w - 1) for w in s.sliding_windows)
-    return 2 * batch * s.num_kv_heads * toks * s.head_dim * 2
+    return 2 * batch * s.num_kv_heads * toks * s.head_dim * element_size
+
+def fp16_nbytes(config, n_tokens:int, batch:int=1) -> int:
+    "Bytes of an fp16 `DynamicCache` after `n_tokens` tokens (`dynamic_nbytes` at 2 bytes per element)."
+    return dynamic_nbytes(config, n_tokens, batch, 2)
 
 # %% ../nbs/05_cache.ipynb #7e38c992
 def _mixed_attention(module, q, k, v, mv:MixedView, mask, scaling):

@@ -8,14 +8,19 @@ import argparse, json, os, sys, time, traceback
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DTYPES', 'UsageError', 'check_generate', 'cmd_generate', 'check_eval', 'cmd_eval', 'check_paper', 'cmd_paper', 'main']
+__all__ = ['DTYPES', 'METHOD_NAMES', 'CORPUS_NAMES', 'UsageError', 'check_generate', 'cmd_generate', 'memory_line', 'check_eval',
+           'cmd_eval', 'check_paper', 'cmd_paper', 'main']
 
 # %% ../nbs/13_cli.ipynb #8df40474
 class UsageError(ValueError):
     "A command-line argument that cannot work: one line on stderr, exit status 2."
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    "Help with every default shown and examples kept as written."
+
 class _Parser(argparse.ArgumentParser):
-    "argparse whose errors are a `UsageError` (one line naming the argument), not a usage dump."
+    "argparse whose errors are a `UsageError` (one line naming the argument), not a usage dump; help shows the defaults."
+    def __init__(self, *args, **kw): super().__init__(*args, **{'formatter_class': _Help, **kw})
     def error(self, message): raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 DTYPES = ('float32', 'float16', 'bfloat16', 'float64')
@@ -48,38 +53,60 @@ def _check_model(name:str|None, flag:str='--model'):
         raise UsageError(f"`{flag}` `{name}` does not exist: pass 'smollm2', a local model directory or a hub id (org/name)")
 
 # %% ../nbs/13_cli.ipynb #27f9ddd4
+# the names `eval` knows, listed in its help without importing torch (a test checks them against nsnquant.baselines and nsnquant.data)
+METHOD_NAMES = ('fp16', 'nsn-2', 'nsn-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
+CORPUS_NAMES = ('pydoc', 'pydocs', 'bible', 'code', 'wikitext2', 'c4')
+_EXAMPLES = {
+    'generate': 'example:\n  nsnquant generate --bits 1 --prompt "The history of Rome" --max-new-tokens 30',
+    'eval': 'example:\n  nsnquant eval --methods fp16,nsn-2,nsn-1,kivi-2 --data pydoc --windows 4 --out results.json\n\n'
+            'methods: ' + ', '.join(METHOD_NAMES) + ', identity (no quantization), cq-<c>c<b>b[@corpus] (any CQ size)\n'
+            'corpora: ' + ', '.join(CORPUS_NAMES),
+    'paper': 'example:\n  nsnquant paper --items fig5_codebook --force',
+}
+
 def _parser() -> argparse.ArgumentParser:
+    from nsnquant import __version__
     common = _Parser(add_help=False)
     common.add_argument('--verbose', action='store_true', help='show the traceback of a failure')
     p = _Parser(prog='nsnquant', description='Calibration-free 1-/2-bit KV-cache quantization (NSNQuant).', parents=[common])
+    p.add_argument('--version', action='version', version=f'nsnquant {__version__}')
     sub = p.add_subparsers(dest='cmd', required=True, parser_class=_Parser)
-    g = sub.add_parser('generate', help='generate text with an NSNQuant KV cache', parents=[common])
+    g = sub.add_parser('generate', help='generate text with an NSNQuant KV cache', parents=[common], epilog=_EXAMPLES['generate'])
     g.add_argument('--model', default='smollm2', help='"smollm2" (embedded, offline), a hub id or a local path')
     g.add_argument('--bits', type=int, default=2, choices=[1, 2], help='bits per KV element (plus metadata)')
-    g.add_argument('--prompt', required=True)
-    g.add_argument('--max-new-tokens', type=int, default=64)
+    g.add_argument('--prompt', required=True, help='the text to continue')
+    g.add_argument('--max-new-tokens', type=int, default=64, help='tokens to generate (greedy)')
     g.add_argument('--sink', type=int, default=0, help='initial tokens kept in full precision')
     g.add_argument('--chat', action='store_true', help="wrap the prompt in the tokenizer's chat template")
-    g.add_argument('--device', default='cpu'); g.add_argument('--dtype', default='float32', help=f"one of {', '.join(DTYPES)}")
-    g.add_argument('--json', action='store_true', help='print one JSON object: text, cache_bytes, fp16_bytes')
+    g.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    g.add_argument('--dtype', default='float32', help=f"one of {', '.join(DTYPES)}")
+    g.add_argument('--json', action='store_true', help='print one JSON object (text, tokens packed and in full precision, bytes) instead of the text')
     g.set_defaults(fn=cmd_generate, check=check_generate)
-    pp = sub.add_parser('paper', help="regenerate the paper's figures and tables", parents=[common])
-    pp.add_argument('--preset', default='embedded', choices=['embedded', 'paper'])
-    pp.add_argument('--out', default='paper_figures'); pp.add_argument('--model', default=None, help="override the preset's model")
+    pp = sub.add_parser('paper', help="regenerate the paper's figures and tables", parents=[common], epilog=_EXAMPLES['paper'])
+    pp.add_argument('--preset', default='embedded', choices=['embedded', 'paper'], help='embedded: offline on a CPU; paper: LLaMA-3-8B on a GPU')
+    pp.add_argument('--out', default='paper_figures', help='output directory')
+    pp.add_argument('--model', default=None, help="override the preset's model")
     pp.add_argument('--items', default=None, help='comma-separated item names (default: all)')
     pp.add_argument('--force', action='store_true', help='recompute cached results')
     pp.set_defaults(fn=cmd_paper, check=check_paper)
-    ev = sub.add_parser('eval', help='perplexity of KV-cache quantization methods (NSNQuant and baselines) on corpora', parents=[common])
+    ev = sub.add_parser('eval', help='perplexity of KV-cache quantization methods (NSNQuant and baselines) on corpora', parents=[common],
+                        epilog=_EXAMPLES['eval'])
     ev.add_argument('--model', default='smollm2', help='"smollm2" (embedded, offline), a hub id or a local path')
-    ev.add_argument('--methods', default='fp16,nsn-2,nsn-1,kivi-2,kivi-1,cq-4c9b,cq-8c10b', help='comma-separated method names')
-    ev.add_argument('--data', default='pydoc,code', help='comma-separated corpora'); ev.add_argument('--windows', type=int, default=8)
-    ev.add_argument('--length', type=int, default=512); ev.add_argument('--protocol', type=int, default=1, choices=[1, 2])
-    ev.add_argument('--context', type=int, default=256); ev.add_argument('--decode', type=int, default=128)
-    ev.add_argument('--calib-corpus', default='pydoc'); ev.add_argument('--calib-tokens', type=int, default=8192)
-    ev.add_argument('--calib-iters', type=int, default=3); ev.add_argument('--out', help='write the results as JSON here')
-    ev.add_argument('--device', default='cpu'); ev.add_argument('--dtype', default='float32', help=f"one of {', '.join(DTYPES)}")
+    ev.add_argument('--methods', default='fp16,nsn-2,nsn-1,kivi-2,kivi-1,cq-4c9b,cq-8c10b', help='comma-separated method names (below)')
+    ev.add_argument('--data', default='pydoc,code', help='comma-separated corpora (below)')
+    ev.add_argument('--windows', type=int, default=8, help='windows per corpus')
+    ev.add_argument('--length', type=int, default=512, help='tokens per window')
+    ev.add_argument('--protocol', type=int, default=1, choices=[1, 2], help='1: one pass, every query sees quantized K/V; 2: prefill then decode')
+    ev.add_argument('--context', type=int, default=256, help='protocol 2: prefill tokens')
+    ev.add_argument('--decode', type=int, default=128, help='protocol 2: decoded tokens scored')
+    ev.add_argument('--calib-corpus', default='pydoc', help='CQ calibration corpus')
+    ev.add_argument('--calib-tokens', type=int, default=8192, help='CQ calibration tokens')
+    ev.add_argument('--calib-iters', type=int, default=3, help='CQ k-means iterations')
+    ev.add_argument('--out', help='write the results as JSON here')
+    ev.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    ev.add_argument('--dtype', default='float32', help=f"one of {', '.join(DTYPES)}")
     ev.add_argument('--keep-going', action='store_true', help='exit 0 even if some method/corpus fails (the table says why)')
-    ev.add_argument('--no-progress', action='store_true')
+    ev.add_argument('--no-progress', action='store_true', help='no progress bars')
     ev.set_defaults(fn=cmd_eval, check=check_eval)
     return p
 
@@ -91,10 +118,10 @@ def check_generate(a):
     _check_runtime(a); _check_model(a.model)
 
 def cmd_generate(a) -> dict:
-    "Greedy generation with an `NSNQuantCache`."
+    "Greedy generation with an `NSNQuantCache`; says what the cache holds and what it saved (stderr, or the JSON)."
     import torch
     from nsnquant.models import load_model, load_config, check_supported
-    from nsnquant.cache import NSNQuantCache, fp16_nbytes
+    from nsnquant.cache import NSNQuantCache, NSNQuantLayer, dynamic_nbytes
     check_supported(load_config(a.model))                                 # from the config: refused before any weights load
     model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device)
     text = tok.apply_chat_template([{'role': 'user', 'content': a.prompt}], tokenize=False, add_generation_prompt=True) if a.chat else a.prompt
@@ -102,13 +129,24 @@ def cmd_generate(a) -> dict:
     cache = NSNQuantCache(model, bits=a.bits, sink=a.sink)                 # the model's own rotary embedding
     t = time.time()
     out = model.generate(**ids, cache=cache, max_new_tokens=a.max_new_tokens, do_sample=False)
-    new = out[0, ids.input_ids.shape[1]:]
-    n_cached = cache.get_seq_length()
-    res = dict(text=tok.decode(new, skip_special_tokens=True), model=a.model, bits=a.bits, new_tokens=len(new),
-               cached_tokens=n_cached, cache_bytes=cache.nbytes(), fp16_bytes=fp16_nbytes(model.config, n_cached),
-               seconds=round(time.time() - t, 3))
-    print(json.dumps(res) if a.json else res['text'])
+    new, n = out[0, ids.input_ids.shape[1]:], cache.get_seq_length()
+    full = [l.store for l in cache.layers if isinstance(l, NSNQuantLayer) and l.sliding_window is None]   # a full-attention layer
+    packed = int(full[0].nblk.sum()) * full[0].block if full else 0
+    res = dict(text=tok.decode(new, skip_special_tokens=True), model=a.model, bits=a.bits, new_tokens=len(new), cached_tokens=n,
+               packed_tokens=packed, full_precision_tokens=n - packed, cache_bytes=cache.nbytes(), dtype=a.dtype,
+               dynamic_cache_bytes=dynamic_nbytes(model.config, n, element_size=model.dtype.itemsize),
+               fp16_bytes=dynamic_nbytes(model.config, n), seconds=round(time.time() - t, 3))
+    if a.json: print(json.dumps(res))
+    else: print(res['text']); print(memory_line(res), file=sys.stderr)
     return res
+
+def memory_line(r:dict) -> str:
+    "What the cache of a `generate` result holds, against the cache the model would hold without it."
+    what = (f"{r['packed_tokens']} packed at {r['bits']} bits, {r['full_precision_tokens']} in full precision" if r['packed_tokens'] else
+            f"nothing packed yet: all {r['cached_tokens']} fit in the full-precision tail, blocks are 64 tokens")
+    return (f"KV cache: {r['cache_bytes']:,} bytes for {r['cached_tokens']} tokens ({what}); without NSNQuant the model holds "
+            f"{r['dynamic_cache_bytes']:,} bytes in {r['dtype']} ({r['dynamic_cache_bytes'] / r['cache_bytes']:.2f}x) and would hold "
+            f"{r['fp16_bytes']:,} in fp16 ({r['fp16_bytes'] / r['cache_bytes']:.2f}x)")
 
 # %% ../nbs/13_cli.ipynb #58c4a035
 def check_eval(a):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_models.ipynb #1f2056eb
 from __future__ import annotations
-import importlib, importlib.util, inspect, os, shutil, tempfile
+import importlib, importlib.util, inspect, os, shutil, sys, tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -76,6 +76,8 @@ def smollm2_path()->Path: # a transformers model directory (float32 safetensors 
     dest = cache_dir()/"models"/f"{gguf.stem}-f32"
     if (dest/"config.json").is_file(): return dest
     writable_cache_dir("models")                                     # before the 25 s conversion: a clear error if it cannot be kept
+    print(f"nsnquant: first use of the embedded model: converting {gguf.name} to float32 safetensors in {dest} "
+          "(about 0.5 GB, written once; about 25 s)", file=sys.stderr)
     with atomic_dir(dest) as tmp:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -261,9 +263,13 @@ def rope_pairs(rotary, # a transformers rotary-embedding module
     "Find how a model's RoPE pairs the channels of a head, by applying the model's own functions to basis vectors at two positions."
     dev, args = _device(rotary), _rope_args(rotary, layer_type)
     cos, sin = rotary(torch.zeros(1, device=dev), torch.tensor([[1, 7]], device=dev), *args)     # [1, 2, rd]
-    rd = cos.shape[-1]
-    eye = torch.eye(rd, dtype=torch.float64, device=dev)[None, :, None, :].expand(1, rd, 2, rd)   # heads = basis vectors
-    A = apply_fn(eye, eye, cos.double(), sin.double())[1][0].permute(1, 2, 0).double().cpu()     # [2, out, in]: A_p e_i
+    A = None
+    for rd in (cos.shape[-1], 2 * cos.shape[-1]):              # cos/sin cover the rotated channels, or half of them (GPT-OSS)
+        eye = torch.eye(rd, dtype=torch.float64, device=dev)[None, :, None, :].expand(1, rd, 2, rd)   # heads = basis vectors
+        try: A = apply_fn(eye, eye, cos.double(), sin.double())[1][0].permute(1, 2, 0).double().cpu()   # [2, out, in]: A_p e_i
+        except RuntimeError: continue
+        break
+    if A is None: raise ValueError(f"`{type(rotary).__name__}`'s cos/sin do not fit its `apply_rotary_pos_emb`: nsnquant cannot invert it")
     nz = (A != 0).any(0)
     partner = [[j for j in nz[:, i].nonzero()[:, 0].tolist() if j != i] for i in range(rd)]
     first = [i for i in range(rd) if len(partner[i]) == 1 and i < partner[i][0]]
@@ -359,6 +365,7 @@ class ModelSpec:
     rope_layers:tuple # per layer: whether its keys are rotated (SmolLM3's `no_rope_layers`, Cohere-2's global layers: not)
     pre_rope:bool # keys can be quantized before RoPE (False: the RoPE depends on the sequence length)
     softcap:float|None # attention logit soft-capping (Gemma-2): only the model's own attention applies it
+    learned_sinks:bool=False # learned attention-sink logits (GPT-OSS): only the model's own attention applies them
 
 def mean_group(head_dim:int) -> int: # 32, 16 or 8
     "Channels per 4-bit group of the NSN block mean: 32 when head_dim allows (the paper's), else 16 or 8."
@@ -388,7 +395,8 @@ def check_supported(model, # a transformers causal LM or its config
     return ModelSpec(mt, c.num_hidden_layers, c.num_attention_heads, getattr(c, "num_key_value_heads", None) or c.num_attention_heads,
                      head_dim, full.rope_type, getattr(c, "max_position_embeddings", None), tuple(types),
                      tuple(k.get("sliding_window") if t == "sliding_attention" else None for t, k in zip(types, kw)),
-                     full.rotary_dim, uses, all(r.pre_rope_ok for r in ropes), getattr(c, "attn_logit_softcapping", None))
+                     full.rotary_dim, uses, all(r.pre_rope_ok for r in ropes), getattr(c, "attn_logit_softcapping", None),
+                     mt == "gpt_oss")                                    # GptOssAttention adds its `sinks` to the softmax
 
 # %% ../nbs/04_models.ipynb #aad4d232
 def _grab(store:dict, i:int, head_dim:int, T:int, module, args, out):

@@ -9,7 +9,6 @@ from dataclasses import dataclass, fields, replace
 from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
-from fastcore.basics import patch
 from .nsn import RTN, nsn, check_float, expand_blocks
 from .hadamard import Hadamard
 from .codebook import load_codebook, encode_vectors, decode_vectors, check_codebook
@@ -79,10 +78,8 @@ class PackedKV(Packed):
     def n_tokens(self) -> int: return self.codes.shape[-2]
 
 # %% ../nbs/03_quantizer.ipynb #5f160771
-class NSNQuantizer:
-    """Calibration-free 1- or 2-bit vector quantizer for KV tokens (NSN + Hadamard + one N(0,1) codebook).
-    Works on complete blocks of `block` tokens; the block mean is frozen when a block is packed. The switches turn
-    individual components off for ablations, at the cost of quality (and, for `normalize1`/`shift`, fewer metadata bytes)."""
+class _QuantizerBase:
+    "How `NSNQuantizer` is built (its arguments checked), shown, and how it rotates (the Hadamard transform)."
     pre_rope = True  # keys are encoded before RoPE (caches hand it pre-RoPE keys, positions and the rotary embedding)
     def __init__(self, bits:int=2, head_dim:int=128, block:int=64, randomized:bool=False, seed:int=0,
                  codebook:Tensor|None=None, # [256, 8] override (e.g. the k-means-only codebook)
@@ -113,12 +110,10 @@ class NSNQuantizer:
         return (f"NSNQuantizer(bits={self.bits}, head_dim={self.head_dim}, block={self.block}, randomized={self.randomized}"
                 + (f", disabled={off}" if off else '') + (', meta=fp16' if self.meta_bits is None else '') + ')')
 
-# %% ../nbs/03_quantizer.ipynb #662145b6
-@patch
-def _rot(self:NSNQuantizer, z, inverse=False):
-    "The Hadamard transform (or its inverse) on the last dim; identity when disabled."
-    if not self.use_hadamard: return z
-    return self.H.inverse(z) if inverse else self.H.forward(z)
+    def _rot(self, z, inverse=False):
+        "The Hadamard transform (or its inverse) on the last dim; identity when disabled."
+        if not self.use_hadamard: return z
+        return self.H.inverse(z) if inverse else self.H.forward(z)
 
 def _check_positions(x, positions, rope):
     if rope is None: return None
@@ -128,92 +123,87 @@ def _check_positions(x, positions, rope):
     return positions
 
 # %% ../nbs/03_quantizer.ipynb #3d48f759
-@patch
-@torch.no_grad()
-def encode(self:NSNQuantizer,
-           x:Tensor, # [..., T, d] keys (pre-RoPE) or values; T a multiple of `block`
-           positions:Tensor|None=None, # [T] or [B, T] token positions (keys; default 0..T-1)
-           rope=None, # rotary embedding with `.apply(x, positions)`; None for values
-          ) -> PackedKV:
-    "Quantize complete blocks of `x` into packed storage."
-    check_float(x, 'x')
-    if x.dim() < 2 or x.shape[-1] != self.head_dim:
-        raise ValueError(f"`x` must be [..., T, {self.head_dim}] (head_dim {self.head_dim}), got shape `{tuple(x.shape)}`")
-    if x.shape[-2] == 0:                                            # no tokens: the packed fields with no rows
-        p = self.encode(x.new_zeros(*x.shape[:-2], self.block, self.head_dim), None, rope)
-        return p.map(lambda t: t.narrow(x.dim() - 2, 0, 0))
-    positions = _check_positions(x, positions, rope)
-    r = nsn(x, self.block, self.group, self.meta_bits, self.normalize1, self.shift, self.normalize2)
-    z = r.z if rope is None else rope.apply(r.z, positions).float()
-    h = self._rot(z)
-    cb = self.codebook.to(h.device)
-    idx, signs = encode_vectors(h, cb, self.bits)
-    c = decode_vectors(idx, signs, cb, self.bits)
-    scale = r.s * (adaptive_scale(h, c) if self.adaptive else 1.)
-    if scale.numel() and float(scale.abs().max()) > 65504.: raise ValueError("adaptive scale overflows fp16: `x` is degenerate")
-    return PackedKV(idx, signs, scale.half(), *self._pack_meta(r), roped=rope is not None, spec=self.spec)
+class NSNQuantizer(_QuantizerBase):
+    """Calibration-free 1- or 2-bit vector quantizer for KV tokens (NSN + Hadamard + one N(0,1) codebook).
+    Works on complete blocks of `block` tokens; the block mean is frozen when a block is packed. The switches turn
+    individual components off for ablations, at the cost of quality (and, for `normalize1`/`shift`, fewer metadata bytes)."""
+    @torch.no_grad()
+    def encode(self,
+               x:Tensor, # [..., T, d] keys (pre-RoPE) or values; T a multiple of `block`
+               positions:Tensor|None=None, # [T] or [B, T] token positions (keys; default 0..T-1)
+               rope=None, # rotary embedding with `.apply(x, positions)`; None for values
+              ) -> PackedKV:
+        "Quantize complete blocks of `x` into packed storage."
+        check_float(x, 'x')
+        if x.dim() < 2 or x.shape[-1] != self.head_dim:
+            raise ValueError(f"`x` must be [..., T, {self.head_dim}] (head_dim {self.head_dim}), got shape `{tuple(x.shape)}`")
+        if x.shape[-2] == 0:                                            # no tokens: the packed fields with no rows
+            p = self.encode(x.new_zeros(*x.shape[:-2], self.block, self.head_dim), None, rope)
+            return p.map(lambda t: t.narrow(x.dim() - 2, 0, 0))
+        positions = _check_positions(x, positions, rope)
+        r = nsn(x, self.block, self.group, self.meta_bits, self.normalize1, self.shift, self.normalize2)
+        z = r.z if rope is None else rope.apply(r.z, positions).float()
+        h = self._rot(z)
+        cb = self.codebook.to(h.device)
+        idx, signs = encode_vectors(h, cb, self.bits)
+        c = decode_vectors(idx, signs, cb, self.bits)
+        scale = r.s * (adaptive_scale(h, c) if self.adaptive else 1.)
+        if scale.numel() and float(scale.abs().max()) > 65504.: raise ValueError("adaptive scale overflows fp16: `x` is degenerate")
+        return PackedKV(idx, signs, scale.half(), *self._pack_meta(r), roped=rope is not None, spec=self.spec)
 
-# %% ../nbs/03_quantizer.ipynb #13d62f33
-@patch
-def _pack_meta(self:NSNQuantizer, r):
-    "norm_codes, norm_stats, mean_codes, mean_stats from the NSN statistics."
-    out = []
-    for q, tok_dims in ((r.norm_q, 2), (r.mean_q, 2)):
-        if q is None: out += [None, None]; continue
-        codes = q.codes.flatten(-tok_dims)  # norms: [..., T]; means: [..., nb, d]
-        if q.bits is None: out += [codes, None]; continue
-        out += [pack_nibbles(codes), torch.cat([q.scale, q.lo], -1)]
-    return out
+    def _pack_meta(self, r):
+        "norm_codes, norm_stats, mean_codes, mean_stats from the NSN statistics."
+        out = []
+        for q, tok_dims in ((r.norm_q, 2), (r.mean_q, 2)):
+            if q is None: out += [None, None]; continue
+            codes = q.codes.flatten(-tok_dims)  # norms: [..., T]; means: [..., nb, d]
+            if q.bits is None: out += [codes, None]; continue
+            out += [pack_nibbles(codes), torch.cat([q.scale, q.lo], -1)]
+        return out
 
-@patch
-def _unpack_norm(self:NSNQuantizer, p:PackedKV) -> Tensor:
-    "Dequantized first norms [..., T]."
-    if p.norm_codes is None: return torch.ones(p.scale.shape, device=p.scale.device)
-    if p.norm_stats is None: return p.norm_codes.float()
-    q = unpack_nibbles(p.norm_codes).unflatten(-1, (-1, self.block))           # [..., nb, W]
-    return RTN(q, p.norm_stats[..., :1], p.norm_stats[..., 1:], 4).dequantize().flatten(-2)
+    def _unpack_norm(self, p:PackedKV) -> Tensor:
+        "Dequantized first norms [..., T]."
+        if p.norm_codes is None: return torch.ones(p.scale.shape, device=p.scale.device)
+        if p.norm_stats is None: return p.norm_codes.float()
+        q = unpack_nibbles(p.norm_codes).unflatten(-1, (-1, self.block))           # [..., nb, W]
+        return RTN(q, p.norm_stats[..., :1], p.norm_stats[..., 1:], 4).dequantize().flatten(-2)
 
-@patch
-def _unpack_mean(self:NSNQuantizer, p:PackedKV) -> Tensor:
-    "Dequantized block means [..., nb, d]."
-    nb = p.n_tokens // self.block
-    if p.mean_codes is None: return torch.zeros(p.codes.shape[:-2] + (nb, self.head_dim), device=p.codes.device)
-    if p.mean_stats is None: return p.mean_codes.float()
-    q = unpack_nibbles(p.mean_codes).unflatten(-1, (-1, self.group))          # [..., nb, d/g, g]
-    return RTN(q, p.mean_stats[..., :1], p.mean_stats[..., 1:], 4).dequantize().flatten(-2)
+    def _unpack_mean(self, p:PackedKV) -> Tensor:
+        "Dequantized block means [..., nb, d]."
+        nb = p.n_tokens // self.block
+        if p.mean_codes is None: return torch.zeros(p.codes.shape[:-2] + (nb, self.head_dim), device=p.codes.device)
+        if p.mean_stats is None: return p.mean_codes.float()
+        q = unpack_nibbles(p.mean_codes).unflatten(-1, (-1, self.group))          # [..., nb, d/g, g]
+        return RTN(q, p.mean_stats[..., :1], p.mean_stats[..., 1:], 4).dequantize().flatten(-2)
 
-# %% ../nbs/03_quantizer.ipynb #5b985d0c
-@patch
-@torch.no_grad()
-def decode(self:NSNQuantizer,
-           p:PackedKV, # packed blocks from `encode`
-           positions:Tensor|None=None, # [T] or [B, T] positions used at encode time (keys)
-           rope=None, # the rotary embedding used at encode time (keys)
-          ) -> Tensor: # [..., T, d] float32 (post-RoPE for keys)
-    "Reconstruct the tokens of `p`."
-    if getattr(p, 'spec', None) is not None and p.spec != self.spec:
-        diff = [f"{k} {a!r} (in `p`) vs {b!r} (here)" for (k, a), (_, b) in zip(p.spec, self.spec) if a != b]
-        raise ValueError(f"`p` was encoded by a different quantizer ({'; '.join(diff)}): decode it with the quantizer that made it")
-    if p.roped and rope is None: raise ValueError("`p` holds keys encoded with RoPE: pass the same `rope` (and `positions`) to decode")
-    if p.codes.shape[-2] == 0: return torch.zeros(*p.codes.shape[:-1], self.head_dim, device=p.codes.device)
-    c = decode_vectors(p.codes, p.signs, self.codebook.to(p.codes.device), self.bits)
-    y = self._rot(p.scale.float()[..., None] * c, inverse=True)      # s' H^T c, approx s * RoPE(z)
-    mu = expand_blocks(self._unpack_mean(p), self.block)             # [..., T, d]
-    if p.roped: mu = rope.apply(mu, _check_positions(y, positions, rope)).float()
-    return self._unpack_norm(p)[..., None] * (y + mu)
+    @torch.no_grad()
+    def decode(self,
+               p:PackedKV, # packed blocks from `encode`
+               positions:Tensor|None=None, # [T] or [B, T] positions used at encode time (keys)
+               rope=None, # the rotary embedding used at encode time (keys)
+              ) -> Tensor: # [..., T, d] float32 (post-RoPE for keys)
+        "Reconstruct the tokens of `p`."
+        if getattr(p, 'spec', None) is not None and p.spec != self.spec:
+            diff = [f"{k} {a!r} (in `p`) vs {b!r} (here)" for (k, a), (_, b) in zip(p.spec, self.spec) if a != b]
+            raise ValueError(f"`p` was encoded by a different quantizer ({'; '.join(diff)}): decode it with the quantizer that made it")
+        if p.roped and rope is None: raise ValueError("`p` holds keys encoded with RoPE: pass the same `rope` (and `positions`) to decode")
+        if p.codes.shape[-2] == 0: return torch.zeros(*p.codes.shape[:-1], self.head_dim, device=p.codes.device)
+        c = decode_vectors(p.codes, p.signs, self.codebook.to(p.codes.device), self.bits)
+        y = self._rot(p.scale.float()[..., None] * c, inverse=True)      # s' H^T c, approx s * RoPE(z)
+        mu = expand_blocks(self._unpack_mean(p), self.block)             # [..., T, d]
+        if p.roped: mu = rope.apply(mu, _check_positions(y, positions, rope)).float()
+        return self._unpack_norm(p)[..., None] * (y + mu)
 
-# %% ../nbs/03_quantizer.ipynb #7d532f85
-@patch
-def accounting_bits_per_token(self:NSNQuantizer) -> float:
-    "Storage per token per head from the formula (indices, signs, scale, norm, mean)."
-    d, W, g = self.head_dim, self.block, self.group
-    meta = 4 if self.meta_bits is not None else 16
-    norm = (meta + (32 / W if self.meta_bits is not None else 0)) if self.normalize1 else 0
-    mean = (d * meta + (d // g * 32 if self.meta_bits is not None else 0)) / W if self.shift else 0
-    return d + (d if self.bits == 2 else 0) + 16 + norm + mean
+    def accounting_bits_per_token(self) -> float:
+        "Storage per token per head from the formula (indices, signs, scale, norm, mean)."
+        d, W, g = self.head_dim, self.block, self.group
+        meta = 4 if self.meta_bits is not None else 16
+        norm = (meta + (32 / W if self.meta_bits is not None else 0)) if self.normalize1 else 0
+        mean = (d * meta + (d // g * 32 if self.meta_bits is not None else 0)) / W if self.shift else 0
+        return d + (d if self.bits == 2 else 0) + 16 + norm + mean
 
-@patch(as_prop=True)
-def bits_per_element(self:NSNQuantizer) -> float:
-    "Bits per stored element, measured on the packed tensors of one block."
-    x = torch.randn(1, self.block, self.head_dim, generator=torch.Generator().manual_seed(0))
-    return self.encode(x).nbytes() * 8 / (self.block * self.head_dim)
+    @property
+    def bits_per_element(self) -> float:
+        "Bits per stored element, measured on the packed tensors of one block."
+        x = torch.randn(1, self.block, self.head_dim, generator=torch.Generator().manual_seed(0))
+        return self.encode(x).nbytes() * 8 / (self.block * self.head_dim)

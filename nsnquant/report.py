@@ -4,7 +4,7 @@
 
 # %% ../nbs/08a_report.ipynb #98d08d5e
 from __future__ import annotations
-import csv, functools, json, os, subprocess, time
+import csv, functools, json, os, subprocess, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
@@ -51,10 +51,15 @@ def _git_commit() -> str|None:
         return (head + ('-dirty' if run('status', '--porcelain', '--', '.') else '')) or None
     except Exception: return None
 
-def _load_cached(path:Path) -> tuple: # (result, provenance or None)
+def _load_cached(path:Path, name:str) -> tuple|None: # (result, provenance), or None for a file without provenance (recomputed)
+    from nsnquant import __version__
     blob = json.loads(path.read_text())
-    if isinstance(blob, dict) and set(blob) == {'result', 'provenance'}: return blob['result'], blob['provenance']
-    return blob, None                                                          # written by nsnquant 0.0.x before provenance
+    if not (isinstance(blob, dict) and set(blob) == {'result', 'provenance'}): return None
+    v = blob['provenance'].get('version')
+    if v != __version__:
+        warnings.warn(f"paper item `{name}`: the cached result in {path} was computed by nsnquant {v} "
+                      f"({blob['provenance'].get('commit')}), this is {__version__}: `nsnquant paper --force` recomputes it")
+    return blob['result'], blob['provenance']
 
 def run_item(name:str, cfg:dict, out:str|Path='paper_figures', force:bool=False) -> dict:
     "Compute (or load the cached result of) item `name`, render it into `out`, and record it in `out/manifest.json`."
@@ -62,7 +67,8 @@ def run_item(name:str, cfg:dict, out:str|Path='paper_figures', force:bool=False)
     if name not in ITEMS: raise ValueError(f"unknown item `{name}`; known: {sorted(ITEMS)}")
     it, out = ITEMS[name], Path(out)
     cache = out/'.cache'/f"{name}-{cfg['preset']}.json"
-    if cache.exists() and not force: res, prov = _load_cached(cache)
+    cached = _load_cached(cache, name) if cache.exists() and not force else None
+    if cached is not None: res, prov = cached
     else:
         t = time.time(); res = it.compute(cfg)
         prov = dict(seconds=round(time.time() - t, 2), version=__version__, commit=_git_commit())

@@ -13,6 +13,7 @@ from nsnquant.models import check_supported, model_kv
 BASE = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             vocab_size=512, max_position_embeddings=1024, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 ONE_KV = {**BASE, 'num_key_value_heads': 1}
+BASE_CFG = lambda: tf.LlamaConfig(**BASE)
 
 FAMILIES = {
     'llama-64': (tf.LlamaConfig, tf.LlamaForCausalLM, dict(BASE, head_dim=64)),
@@ -37,6 +38,8 @@ FAMILIES = {
     'smollm3-no-rope-layer': (tf.SmolLM3Config, tf.SmolLM3ForCausalLM, dict(BASE, no_rope_layers=[1, 0])),
     'cohere2': (tf.Cohere2Config, tf.Cohere2ForCausalLM, dict(BASE, sliding_window=64, layer_types=['sliding_attention', 'full_attention'])),
     'glm-partial': (tf.GlmConfig, tf.GlmForCausalLM, dict(BASE, head_dim=64, partial_rotary_factor=0.5)),
+    'gpt_oss': (tf.GptOssConfig, tf.GptOssForCausalLM, dict(num_hidden_layers=2, hidden_size=256, intermediate_size=256, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=64, num_local_experts=2, num_experts_per_tok=1, vocab_size=512, sliding_window=64)),
     'llama-yarn': (tf.LlamaConfig, tf.LlamaForCausalLM, dict(BASE, max_position_embeddings=256, rope_parameters=dict(rope_type='yarn', factor=4.0, rope_theta=10000.0,
                    original_max_position_embeddings=64))),
     'phi3-longrope': (tf.Phi3Config, tf.Phi3ForCausalLM, dict(BASE, max_position_embeddings=256, original_max_position_embeddings=64,
@@ -79,6 +82,10 @@ def test_identity_equals_dynamic_cache(name):
 def test_nsn2_fused_equals_dequant(name):
     model = build(name); ids = prompt(model)
     deq, deq_toks = greedy(model, NSNQuantCache(model, bits=2, sliding_fp=0), ids)
+    if check_supported(model).learned_sinks:                     # GPT-OSS: only its own attention adds the sinks: fused refused
+        assert not deq.isnan().any()
+        with pytest.raises(ValueError, match='learned attention-sink'): NSNQuantCache(model, attention='fused')
+        return
     model = build(name)
     fused, fused_toks = greedy(model, NSNQuantCache(model, bits=2, sliding_fp=0, attention='fused'), ids)
     assert not deq.isnan().any() and not fused.isnan().any()
@@ -117,6 +124,10 @@ def test_softcapping_refuses_nsnquant_attention():
     for kw in (dict(attention='fused'), dict(quantized_prefill=True)):
         with pytest.raises(ValueError, match='soft-caps its attention logits'): NSNQuantCache(model, **kw)
     NSNQuantCache(model)                                           # the dequantized path is served
+    oss = tf.GptOssConfig(num_hidden_layers=2, hidden_size=256, intermediate_size=256, num_attention_heads=4, num_key_value_heads=2,
+                          head_dim=64, num_local_experts=2, num_experts_per_tok=1, vocab_size=512)
+    with pytest.raises(ValueError, match='learned attention-sink logits'): NSNQuantCache(oss, attention='fused')
+    assert check_supported(oss).learned_sinks and not check_supported(BASE_CFG()).learned_sinks
 
 REFUSED = {
     'gpt2': (lambda: tf.GPT2Config(n_layer=2, n_embd=64, n_head=2), 'no rotary embedding'),
