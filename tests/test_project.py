@@ -36,3 +36,20 @@ def test_wheel_contains_codebooks(tmp_path):
         assert f in names, f
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert 'nsnquant = nsnquant.cli:main' in meta.replace('nsnquant=nsnquant', 'nsnquant = nsnquant')
+
+def test_core_imports_without_the_extras():
+    "The library's modules import with none of the extras' packages (datasets, matplotlib, gguf, accelerate, triton): they load lazily."
+    import subprocess, sys, textwrap
+    code = textwrap.dedent('''
+        import sys
+        BLOCK = ('datasets', 'matplotlib', 'gguf', 'accelerate', 'triton', 'fastcore')
+        for m in BLOCK: sys.modules[m] = None          # as if not installed: `import m` fails, find_spec(m) is None
+        import nsnquant.cache, nsnquant.kernels, nsnquant.baselines, nsnquant.eval, nsnquant.analysis, nsnquant.paper, nsnquant.cli
+        import torch
+        from nsnquant.quantizer import NSNQuantizer
+        q = NSNQuantizer(2, 64); x = torch.randn(1, 64, 64)
+        assert q.decode(q.encode(x)).shape == x.shape
+        print('ok', sorted(m for m, v in sys.modules.items() if m.split('.')[0] in BLOCK and v is not None))
+    ''')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == 'ok []', (r.stdout + r.stderr)[-3000:]
