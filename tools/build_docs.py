@@ -378,7 +378,7 @@ class Site:
                 if section is not None: items.append('</ul>')
                 section = folder
                 items.append(f'<p class="nav-section">{html.escape(SECTION_TITLES.get(folder, folder.replace("_", " ").title()))}</p><ul>')
-            num = re.match(r'^(\d+)[a-zA-Z0-9]*_', nb.name)
+            num = re.match(r'^(\d+[a-z]?)_', nb.name)                      # 04b: the letter keeps inserted notebooks apart
             items.append(li(self.names[nb].as_posix(), self.titles.get(nb, nb.stem), num.group(1) if num else ''))
         if section is not None: items.append('</ul>')
         items.append(f'<p class="nav-section">Reference</p><ul>{li("api.html", "API reference")}</ul>')
@@ -561,7 +561,7 @@ a { color:var(--accent); text-decoration:none; } a:hover { text-decoration:under
 .sidebar ul { list-style:none; margin:0 0 .6rem 0; padding:0; }
 .sidebar li { margin:0; }
 .sidebar li a { display:block; padding:.2rem .5rem; border-radius:5px; color:var(--fg); font-size:.92rem; }
-.sidebar li .nav-num { display:inline-block; width:1.6rem; font-size:.75rem; color:var(--muted); font-variant-numeric:tabular-nums; }
+.sidebar li .nav-num { display:inline-block; width:2.1rem; font-size:.75rem; color:var(--muted); font-variant-numeric:tabular-nums; }
 .sidebar li.active a { background:#e2ebf8; color:var(--accent); font-weight:600; }
 .sidebar li a:hover { background:#eceff3; text-decoration:none; }
 .nav-section { margin:.9rem 0 .3rem .5rem; font-size:.75rem; font-weight:700; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); }
