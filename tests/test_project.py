@@ -53,3 +53,17 @@ def test_core_imports_without_the_extras():
     ''')
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == 'ok []', (r.stdout + r.stderr)[-3000:]
+
+def test_readme_results_equal_the_committed_csv():
+    "The README's results table is the committed paper_figures/tab2_ppl.csv, rounded (it is printed from it when index.ipynb runs)."
+    import csv, re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    readme = (root/'README.md').read_text()
+    rows = list(csv.DictReader(open(root/'paper_figures'/'tab2_ppl.csv')))
+    assert len(rows) >= 5
+    for r in rows:
+        vals = [float(r['bits_per_element']), float(r['pydoc_ppl']), float(r['code_ppl'])]
+        want = [f"{vals[0]:.2f}"] + [f"{v:.0f}" if v >= 100 else f"{v:.2f}" for v in vals[1:]]
+        pat = r'\n    \S[^\n]*?\s' + r'\s+'.join(map(re.escape, want)) + r'\n'
+        assert re.search(pat, readme), f"README has no row {want} for `{r['method']}`"
