@@ -71,6 +71,14 @@ class MixedView:
     lo:Tensor; hi:Tensor # [B, T_q] cache-index range [lo, hi) read from the dequantized view
 
 # %% ../nbs/05_cache.ipynb #cd9e8861
+def _bind_dtype(layer, dtype):
+    "A cache serves one dtype: the first one it sees, kept across `reset`."
+    bound = getattr(layer, 'bound_dtype', None)
+    if bound is not None and dtype != bound:
+        raise ValueError(f"this cache was filled with `{bound}` keys and values, got `{dtype}`: a cache cannot be "
+                         "reused in another dtype; build a new one")
+    layer.bound_dtype = dtype
+
 class NSNQuantLayer(DynamicLayer):
     """One layer of an `NSNQuantCache`: a transformers adapter over a `KVStore`. It turns `position_ids` and left padding into the
     store's positions and hands attention dequantized K/V (post-RoPE keys), or the store itself on the fused path."""
@@ -99,11 +107,8 @@ class NSNQuantLayer(DynamicLayer):
     block = property(lambda self: self.store.block)
 
     def lazy_initialization(self, key_states, value_states):
-        bound = getattr(self, 'bound_dtype', None)                       # kept across `reset`: a cache serves one dtype
-        if bound is not None and key_states.dtype != bound:
-            raise ValueError(f"this cache was filled with `{bound}` keys and values, got `{key_states.dtype}`: a cache cannot be "
-                             "reused in another dtype; build a new one")
-        self.device, self.dtype, self.bound_dtype = key_states.device, key_states.dtype, key_states.dtype
+        _bind_dtype(self, key_states.dtype)
+        self.device, self.dtype = key_states.device, key_states.dtype
         self.H, self.D = key_states.shape[1], key_states.shape[-1]
         self.is_initialized = True
 
@@ -113,7 +118,8 @@ class NSNQuantLayer(DynamicLayer):
     def get_mask_sizes(self, query_length:int) -> tuple[int, int]:
         return self.cumulative_length + query_length - self._offset(), self._offset()
     def get_max_length(self) -> int: return -1
-    def nbytes(self) -> int: return self.store.nbytes()
+    def nbytes(self, fp_bits:int|None=None) -> int: return self.store.nbytes(fp_bits)   # full-precision tokens at `fp_bits` (default: as stored)
+    def n_elements(self) -> int: return self.store.n_elements()
 
     def _check(self, key_states, value_states):
         check_float(key_states, 'key_states'); check_float(value_states, 'value_states')
@@ -153,14 +159,15 @@ class NSNQuantLayer(DynamicLayer):
         spans = self.store.spans(T, torch.zeros(B, dtype=torch.long, device=ks.device) if skip is None else skip, L0 + T - off) \
             if multi and self.quantized_prefill else None
         self.store.append(ks, value_states, start, skip)
-        if self.sliding_window is not None: self.store.drop_before(start - self.sliding_window + 1)
+        first = None if self.sliding_window is None else start - self.sliding_window + 1      # the first query's window starts here
+        if first is not None: self.store.drop_before(first)
         self.cumulative_length += T
         if multi:  # what the new tokens see in full precision: the view before this update, then themselves
             fp = (key_states, value_states) if old is None else (torch.cat([out(old[0]), key_states], -2), torch.cat([old[1], value_states], -2))
             if not self.quantized_prefill: return fp
         if not multi and self.attention == 'fused':
             k, v = key_states.new_zeros(B, H, 0, D), value_states.new_zeros(B, H, 0, D)
-            k._nsnquant = FusedView(self.store, self.perm, None if self.sliding_window is None else start - self.sliding_window + 1)
+            k._nsnquant = FusedView(self.store, self.perm, first)
             return k, v
         k, v = self.store.view(self.cumulative_length - off)
         k = out(k)
@@ -195,14 +202,12 @@ class NSNQuantLayer(DynamicLayer):
 class WindowLayer(DynamicSlidingWindowLayer):
     "A sliding-window layer kept in full precision (transformers' own, at most `sliding_window` - 1 tokens), with the cache's byte count and dtype binding."
     def lazy_initialization(self, key_states, value_states):
-        bound = getattr(self, 'bound_dtype', None)
-        if bound is not None and key_states.dtype != bound:
-            raise ValueError(f"this cache was filled with `{bound}` keys and values, got `{key_states.dtype}`: a cache cannot be "
-                             "reused in another dtype; build a new one")
+        _bind_dtype(self, key_states.dtype)
         super().lazy_initialization(key_states, value_states)
-        self.bound_dtype = key_states.dtype
 
-    def nbytes(self) -> int: return 0 if not self.is_initialized else 2 * self.keys.numel() * self.keys.element_size()
+    def n_elements(self) -> int: return 2 * self.keys.numel() if self.is_initialized else 0
+    def nbytes(self, fp_bits:int|None=None) -> int: # at `fp_bits` per element (default: as stored)
+        return int(self.n_elements() * (self.keys.element_size() if fp_bits is None else fp_bits / 8)) if self.is_initialized else 0
 
 # %% ../nbs/05_cache.ipynb #de7551f3
 def _per_layer(q, n:int, name:str):
@@ -214,9 +219,9 @@ def _per_layer(q, n:int, name:str):
     return [q] * n
 
 # %% ../nbs/05_cache.ipynb #698c4ad0
-def model_binding(config) -> tuple:
+def model_binding(config, spec:ModelSpec|None=None) -> tuple:
     "What a cache built for `config` depends on: the model type, the attention geometry, the layer types and every RoPE parameter."
-    c, s = config.get_text_config(decoder=True) if hasattr(config, 'get_text_config') else config, check_supported(config)
+    c, s = config.get_text_config(decoder=True) if hasattr(config, 'get_text_config') else config, spec or check_supported(config)
     rope = {k: getattr(c, k, None) for k in ('rope_theta', 'rope_scaling', 'rope_parameters', 'partial_rotary_factor')}
     return (s.model_type, s.num_layers, s.num_kv_heads, s.head_dim, json.dumps([s.layer_types, s.sliding_windows, rope], sort_keys=True, default=str))
 
@@ -266,7 +271,7 @@ class NSNQuantCache(Cache):
         src = model if model is not None else config
         ropes = {t: ModelRoPE(src, t) for t in dict.fromkeys(spec.layer_types)}       # each layer type's own RoPE
         self.ropes, self.config, self.bits, self.spec, self.kq, self.vq = ropes, config, bits, spec, kqs[0], vqs[0]
-        self.binding = model_binding(config)
+        self.binding = model_binding(config, spec)
         self.quantized_prefill, self.attention = quantized_prefill, attention
         if (quantized_prefill or attention == 'fused') and model is not None: use_nsnquant_attention(model)
         layers = []
@@ -289,7 +294,7 @@ class NSNQuantCache(Cache):
         T = key_states.shape[-2]
         if layer_idx == 0 and self.layers[0].get_seq_length() == 0:         # a new sequence: is this the model the cache was built for?
             cfg = _calling_config()
-            if cfg is not None and (b := model_binding(cfg)) != self.binding:
+            if cfg is not None and cfg is not self.config and (b := model_binding(cfg)) != self.binding:   # (its own config: nothing to compare)
                 diff = [f"{n} {x} (model) vs {y} (cache)" for n, x, y in zip(('model_type', 'layers', 'kv_heads', 'head_dim', 'layers/rope'), b, self.binding) if x != y]
                 raise ValueError(f"this NSNQuantCache was built for another model ({'; '.join(diff)}): a cache cannot be reused across "
                                  "models; build one for this model")

@@ -29,10 +29,8 @@ def _nll(logits:Tensor, # [1, T, V]
 def kv_bits(cache, fp_bits:int=16) -> float|None: # None for a cache type it does not know
     "Effective stored bits per K/V element of a filled cache: packed bytes plus full-precision tokens at `fp_bits`."
     if isinstance(cache, NSNQuantCache):
-        stores = [l.store for l in cache.layers if hasattr(l, 'store')]                 # packed layers
-        wins = [l for l in cache.layers if not hasattr(l, 'store') and l.is_initialized]  # full-precision sliding windows
-        bits = sum(8 * s.nbytes(fp_bits=fp_bits) for s in stores) + sum(2 * l.keys.numel() * fp_bits for l in wins)
-        elems = sum(s.n_elements() for s in stores) + sum(2 * l.keys.numel() for l in wins)
+        bits = sum(8 * l.nbytes(fp_bits) for l in cache.layers)          # packed layers and full-precision sliding windows alike
+        elems = sum(l.n_elements() for l in cache.layers)
         return bits / elems if elems else None
     layers = getattr(cache, 'layers', [])
     if layers and hasattr(layers[0], '_quantized_keys'):       # transformers' QuantizedCache
