@@ -311,14 +311,15 @@ def qtensor_nbytes(t) -> int:
     return sum(qtensor_nbytes(getattr(t, n)) for n in t.__tensor_flatten__()[0])
 
 # %% ../nbs/07_baselines.ipynb #c317a66c
-METHODS = ('fp16', 'nsn-2', 'nsn-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
+METHODS = ('fp', 'nsn-2', 'nsn-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
 CQ_DEFAULTS = dict(corpus='pydoc', n_tokens=8192, iters=3, seed=0)
 
 def parse_method(method:str) -> dict:
     "The kind and settings of a method name (`'kivi-h-2'`, `'cq-8c10b@code'`, ...); a `ValueError` for unknown names."
     import re
     m = str(method).strip().lower()
-    for kind, pat in (('fp16', r'fp16'), ('identity', r'identity'), ('nsn', r'nsn-(?P<bits>[12])'),
+    if m == 'fp16': raise ValueError("`method`='fp16' is now named 'fp': the model's own cache, in the model's dtype (fp32 by default)")
+    for kind, pat in (('fp', r'fp'), ('identity', r'identity'), ('nsn', r'nsn-(?P<bits>[12])'),
                       ('kivi', r'kivi(?P<h>-h)?-(?P<bits>[124])'), ('cq', r'cq-(?P<c>\d+)c(?P<b>\d+)b(?:@(?P<corpus>[\w-]+))?'),
                       ('quanto', r'quanto-int(?P<bits>[24])')):
         if r := re.fullmatch(pat, m):
@@ -340,7 +341,7 @@ def make_cache(method:str, # a name from `METHODS` (or 'identity', 'cq-<c>c<b>b[
     from transformers import DynamicCache
     p = parse_method(method)
     D, kind = check_supported(model.config).head_dim, p['kind']
-    if kind == 'fp16': return DynamicCache(config=model.config)
+    if kind == 'fp': return DynamicCache(config=model.config)
     if kind == 'quanto':
         if quantized_prefill: raise ValueError(f"`{method}` (transformers' QuantizedCache) keeps the prefill in full precision: "
                                                "it has no quantized-prefill mode; measure it by decoding (`nsnquant.eval.ppl_decode`)")
@@ -364,12 +365,12 @@ def bits_per_element(method:str, # as in `make_cache`
                      model=None, # takes the head dim from the model (or a config)
                      head_dim:int|None=None, # otherwise this (default 128, the paper's models)
                     ) -> float:
-    "Stored bits per K/V element of `method`, measured on packed bytes (metadata included; 16 for 'fp16')."
+    "Stored bits per K/V element of `method`, measured on packed bytes (metadata included); 'fp' counts 16, the paper's fp16 basis, whatever dtype the model runs in."
     if model is not None: head_dim = check_supported(getattr(model, 'config', model)).head_dim
     D, p = head_dim or 128, parse_method(method)
     kind, T = p['kind'], 128
     x = torch.randn(1, T, D, generator=torch.Generator().manual_seed(0))
-    if kind in ('fp16', 'identity'): return 16.0
+    if kind in ('fp', 'identity'): return 16.0
     if kind == 'nsn': return NSNQuantizer(p['bits'], D).bits_per_element
     if kind == 'kivi':
         nb = sum(KIVIQuantizer(p['bits'], D, per, hadamard=p['hadamard']).encode(x).nbytes() for per in ('channel', 'token'))

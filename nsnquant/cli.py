@@ -54,11 +54,11 @@ def _check_model(name:str|None, flag:str='--model'):
 
 # %% ../nbs/13_cli.ipynb #27f9ddd4
 # the names `eval` knows, listed in its help without importing torch (a test checks them against nsnquant.baselines and nsnquant.data)
-METHOD_NAMES = ('fp16', 'nsn-2', 'nsn-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
+METHOD_NAMES = ('fp', 'nsn-2', 'nsn-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
 CORPUS_NAMES = ('pydoc', 'pydocs', 'bible', 'code', 'wikitext2', 'c4')
 _EXAMPLES = {
     'generate': 'example:\n  nsnquant generate --bits 1 --prompt "The history of Rome" --max-new-tokens 30',
-    'eval': 'example:\n  nsnquant eval --methods fp16,nsn-2,nsn-1,kivi-2 --data pydoc --windows 4 --out results.json\n\n'
+    'eval': 'example:\n  nsnquant eval --methods fp,nsn-2,nsn-1,kivi-2 --data pydoc --windows 4 --out results.json\n\n'
             'methods: ' + ', '.join(METHOD_NAMES) + ', identity (no quantization), cq-<c>c<b>b[@corpus] (any CQ size)\n'
             'corpora: ' + ', '.join(CORPUS_NAMES),
     'paper': 'example:\n  nsnquant paper --items fig5_codebook --force',
@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser('eval', help='perplexity of KV-cache quantization methods (NSNQuant and baselines) on corpora', parents=[common],
                         epilog=_EXAMPLES['eval'])
     ev.add_argument('--model', default='smollm2', help='"smollm2" (embedded, offline), a hub id or a local path')
-    ev.add_argument('--methods', default='fp16,nsn-2,nsn-1,kivi-2,kivi-1,cq-4c9b,cq-8c10b', help='comma-separated method names (below)')
+    ev.add_argument('--methods', default='fp,nsn-2,nsn-1,kivi-2,kivi-1,cq-4c9b,cq-8c10b', help='comma-separated method names (below)')
     ev.add_argument('--data', default='pydoc,code', help='comma-separated corpora (below)')
     ev.add_argument('--windows', type=int, default=8, help='windows per corpus')
     ev.add_argument('--length', type=int, default=512, help='tokens per window')

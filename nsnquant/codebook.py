@@ -283,21 +283,25 @@ def rate_distortion_table(n:int=65536, # fresh head vectors per codebook
     return [dict(kind=kind, **codebook_metrics(load_codebook(b, kind), b, n=n)) for b in (1, 2) for kind in CODEBOOK_KINDS]
 
 def plot_rate_distortion(rows:list, # from `rate_distortion_table`
-                        ): # matplotlib Figure: MSE vs bits with D(R) = 2^-2R, and mean cosine per codebook
-    "Plot per-element MSE against the Shannon bound, and the mean cosine, per codebook kind."
+                        ): # matplotlib Figure: MSE vs bits with D(R) = 2^-2R, and the distance to that bound per codebook
+    "Per-element MSE against the Shannon bound (left) and each codebook's MSE as a multiple of the bound (right), with the measured k-means -> fine-tuned change."
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     R = torch.linspace(0.5, 2.5, 100)
-    ax1.plot(R, 2 ** (-2 * R), 'k--', label='Shannon bound $2^{-2R}$')
+    ax1.plot(R, 2 ** (-2 * R), 'k--', label='Shannon bound $D(R)=2^{-2R}$')
+    by = {(r['kind'], r['bits']): r for r in rows}
+    bits = sorted({r['bits'] for r in rows})
     for i, (kind, mk) in enumerate(zip(CODEBOOK_KINDS, 'os')):
-        rs = [r for r in rows if r['kind'] == kind]
-        bits = [r['bits'] for r in rs]
-        ax1.plot(bits, [r['mse'] for r in rs], mk + '-', color=f'C{i}', label=f'{kind} (raw)')
-        ax1.plot(bits, [r['mse_ls'] for r in rs], mk + ':', color=f'C{i}', mfc='none', label=f'{kind} (LS scale)')
-        bars = ax2.bar([b + (i - .5) * .35 for b in bits], [r['cos'] for r in rs], .35, color=f'C{i}', label=kind)
-        ax2.bar_label(bars, fmt='%.4f', fontsize=8)
+        rs = [by[kind, b] for b in bits]
+        ax1.plot(bits, [r['mse'] for r in rs], mk + '-', color=f'C{i}', label=kind, alpha=.8, ms=7 - 2 * i)
+        bars = ax2.bar([j + (i - .5) * .36 for j in range(len(bits))], [r['mse'] / 2 ** (-2 * r['bits']) for r in rs], .36, color=f'C{i}', label=kind)
+        ax2.bar_label(bars, fmt='%.3fx', fontsize=8)
+    d = [f"{b} bit{'s' * (b > 1)}: {100 * (by['finetuned', b]['mse'] / by['kmeans', b]['mse'] - 1):+.2f}% MSE" for b in bits]
+    ax1.text(.03, .04, 'fine-tuned vs k-means\n' + '\n'.join(d), transform=ax1.transAxes, fontsize=8, va='bottom')
     ax1.set(yscale='log', xlabel='bits per element', ylabel='MSE per element', title='Distortion on fresh N(0,1)')
-    ax2.set(ylim=(0.75, 1), xlabel='bits per element', ylabel='mean cos(h, ĥ)', title='Direction preserved', xticks=[1, 2])
-    for ax in (ax1, ax2): ax.grid(alpha=.3); ax.legend(fontsize=8, loc='lower right' if ax is ax2 else 'upper right')
+    ax2.set(xlabel='bits per element', ylabel='MSE / D(R)', title='Distance to the bound (1 = optimal)', xticks=range(len(bits)), xticklabels=bits)
+    ax2.axhline(1, color='k', ls='--', lw=1); ax2.set_ylim(0, 1.25 * max(r['mse'] / 2 ** (-2 * r['bits']) for r in rows))
+    for ax in (ax1, ax2): ax.grid(alpha=.3); ax.legend(fontsize=8, loc='upper right' if ax is ax1 else 'upper left')
     fig.tight_layout(); plt.close(fig)
     return fig
+

@@ -18,7 +18,8 @@ from .models import load_model, load_tokenizer, load_config, check_supported
 # %% auto #0
 __all__ = ['TABLE2_METHODS', 'kv_bits', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results',
            'failures', 'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
-           'compute_ppl_table', 'render_ppl_table', 'compute_distribution_shift', 'render_distribution_shift']
+           'compute_ppl_table', 'render_ppl_table', 'describe_ppl_table', 'compute_distribution_shift',
+           'render_distribution_shift', 'describe_distribution_shift']
 
 # %% ../nbs/09_eval.ipynb #dcc3e490
 def _nll(logits:Tensor, # [1, T, V]
@@ -58,7 +59,7 @@ def ppl_windows(model, # a supported causal LM
     nll, t0, kvb = 0., time.time(), []
     for x in tqdm(w, desc=method, disable=not progress, leave=False):
         x = x[None].to(dev)
-        if parse_method(method)['kind'] == 'fp16': logits = model(x, use_cache=False).logits
+        if parse_method(method)['kind'] == 'fp': logits = model(x, use_cache=False).logits
         else:
             cache = make_cache(method, model, quantized_prefill=True, calib=calib, **cache_kw)
             logits = model(x, cache=cache, use_cache=True).logits
@@ -214,12 +215,12 @@ def distribution_shift(model, # a supported causal LM
                        windows:int=2, length:int=512, # protocol 1 windows per corpus
                        calib:dict|None=None, # CQ calibration arguments (n_tokens, iters, seed, root); the corpus is set here
                        tokenizer=None, progress:bool=True,
-                       fp16:bool=True, # include the full-precision rows
+                       fp:bool=True, # include the full-precision rows
                       ) -> list: # rows: method, calibrated_on, evaluated_on, in_distribution, bits, ppl
-    "Perplexity of CQ calibrated on A and on B, each evaluated on A and B, beside NSNQuant (no calibration) and fp16."
+    "Perplexity of CQ calibrated on A and on B, each evaluated on A and B, beside NSNQuant (no calibration) and full precision."
     tok = tokenizer if tokenizer is not None else load_tokenizer(model.config._name_or_path)
     data = {c: load_tokens(c, tok, 'eval', max_tokens=windows * length) for c in (corpus_a, corpus_b)}
-    specs = [('fp16', 'fp16', None)] * fp16 + [(nsn, nsn, None)] + [(f"{cq}@{c}", cq, c) for c in (corpus_a, corpus_b)]
+    specs = [('fp', 'fp', None)] * fp + [(nsn, nsn, None)] + [(f"{cq}@{c}", cq, c) for c in (corpus_a, corpus_b)]
     rows = []
     for name, label, cal_on in tqdm(specs, desc='distribution shift', disable=not progress):
         for ev in (corpus_a, corpus_b):
@@ -230,38 +231,43 @@ def distribution_shift(model, # a supported causal LM
 
 # %% ../nbs/09_eval.ipynb #fcb87226
 def plot_distribution_shift(rows:list, # from `distribution_shift`
-                            title:str|None=None):
+                            title:str|None=None, ax=None):
     "Grouped bars: perplexity per evaluation corpus; hatched bars are CQ evaluated out of distribution."
     import matplotlib.pyplot as plt
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 3.6))
     evs = list(dict.fromkeys(r['evaluated_on'] for r in rows))
     series = list(dict.fromkeys((r['method'], r['calibrated_on']) for r in rows))
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
     wd = 0.8 / len(series)
     for j, (m, cal) in enumerate(series):
         rs = {r['evaluated_on']: r for r in rows if (r['method'], r['calibrated_on']) == (m, cal)}
         name = m.replace('cq-', 'CQ-').replace('nsn-', 'NSNQuant-')
-        label = f"{name} calibrated on {cal}" if cal else (name if m == 'fp16' else f"{name} (no calibration)")
+        label = f"{name} calibrated on {cal}" if cal else (name if m == 'fp' else f"{name} (no calibration)")
         for i, ev in enumerate(evs):
-            ax.bar(i + (j - (len(series) - 1) / 2) * wd, rs[ev]['ppl'], wd, color=f"C{j}", label=label if i == 0 else None,
-                   hatch=None if rs[ev]['in_distribution'] else '//', edgecolor='k', linewidth=0.5)
+            b = ax.bar(i + (j - (len(series) - 1) / 2) * wd, rs[ev]['ppl'], wd, color=f"C{j}", label=label if i == 0 else None,
+                       hatch=None if rs[ev]['in_distribution'] else '//', edgecolor='k', linewidth=0.5)
+            ax.bar_label(b, fmt='%.1f', fontsize=6.5)
     ax.set_xticks(range(len(evs)), [f"evaluated on {e}" for e in evs])
-    ax.set_ylabel('perplexity'); ax.set_ylim(0, 1.3 * max(r['ppl'] for r in rows))
-    ax.legend(fontsize=8, ncol=2, loc='upper left')
+    ax.set_ylabel('perplexity'); ax.set_ylim(0, 1.35 * max(r['ppl'] for r in rows))
+    ax.legend(fontsize=7, ncol=2, loc='upper left')
     ax.set_title(title or 'Calibrated CQ vs calibration-free NSNQuant (hatched: out of distribution)', fontsize=9)
     fig.tight_layout()
     return fig
 
+
 # %% ../nbs/09_eval.ipynb #d6389ed2
 from .report import item, write_table, write_figure, model_for
 
-TABLE2_METHODS = ('fp16', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1')
+TABLE2_METHODS = ('fp', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1')
 
-def ppl_rows(results:dict) -> list: # one row per method: method, bits_per_element, then `<dataset>_ppl` per dataset
-    "The rows of Table 2 from `evaluate` results (perplexity `None` where a method failed; its error is kept)."
+def ppl_rows(results:dict) -> list: # one row per method: method, bits_per_element, kv_bits, then `<dataset>_ppl` per dataset
+    """The rows of Table 2 from `evaluate` results (perplexity `None` where a method failed; its error is kept).
+    `bits_per_element` is what a packed token stores; `kv_bits` what the filled caches stored, measured over the same windows
+    (full-precision windows and sinks included), averaged over the datasets."""
     rows = []
     for m, info in results['methods'].items():
         res = results['results'].get(m, {})
-        r = dict(method=m, bits_per_element=info.get('bits_per_element'))
+        kvb = [v['kv_bits'] for v in res.values() if v.get('kv_bits') is not None]
+        r = dict(method=m, bits_per_element=info.get('bits_per_element'), kv_bits=sum(kvb) / len(kvb) if kvb else None)
         for d in results['meta']['datasets']: r[f'{d}_ppl'] = res.get(d, {}).get('ppl')
         errs = {d: v['error'] for d, v in res.items() if 'error' in v}
         if errs or info.get('error'): r['error'] = info.get('error') or '; '.join(f'{d}: {e}' for d, e in errs.items())
@@ -269,26 +275,45 @@ def ppl_rows(results:dict) -> list: # one row per method: method, bits_per_eleme
     return rows
 
 def plot_ppl_bits(rows:list, # from `ppl_rows`
-                  fp_name:str='fp16'):
-    "Perplexity against bits per element, one panel per dataset, log scale, full precision as a dashed line."
-    import matplotlib.pyplot as plt
+                  fp_name:str='fp',
+                  clip:float=4.): # points more than `clip` times full precision are drawn at the top edge, with their value
+    "Perplexity against measured bits per element, one panel per dataset: a line per method family, full precision dashed."
+    import matplotlib.pyplot as plt, matplotlib.ticker as ticker
     ds = [k[:-4] for k in rows[0] if k.endswith('_ppl')]
-    fig, axs = plt.subplots(1, len(ds), figsize=(4.2 * len(ds), 3.4), squeeze=False)
+    fig, axs = plt.subplots(1, len(ds), figsize=(4.6 * len(ds), 3.6), squeeze=False)
     fam = lambda m: m.rsplit('-', 1)[0] if m[-1].isdigit() else m.split('-')[0]
     for ax, d in zip(axs[0], ds):
-        fams = list(dict.fromkeys(fam(r['method']) for r in rows if r['method'] != fp_name))
-        for i, f in enumerate(fams):
-            rs = sorted((r for r in rows if fam(r['method']) == f and r.get(f'{d}_ppl') and r['bits_per_element']), key=lambda r: r['bits_per_element'])
-            ax.plot([r['bits_per_element'] for r in rs], [r[f'{d}_ppl'] for r in rs], 'os^vD'[i % 5] + '-', color=f'C{i}', label=f)
-            for r in rs: ax.annotate(r['method'], (r['bits_per_element'], r[f'{d}_ppl']), fontsize=6, xytext=(3, 3), textcoords='offset points')
-        fp = next((r[f'{d}_ppl'] for r in rows if r['method'] == fp_name), None)
+        fp = next((float(r[f'{d}_ppl']) for r in rows if r['method'] == fp_name and r.get(f'{d}_ppl')), None)
+        ok = [r for r in rows if r['method'] != fp_name and r.get(f'{d}_ppl') and r.get('kv_bits')]
+        top = clip * fp if fp else max(float(r[f'{d}_ppl']) for r in ok)
+        lo = min([float(r[f'{d}_ppl']) for r in ok] + ([fp] if fp else []))
+        pts = []
+        for i, f in enumerate(dict.fromkeys(fam(r['method']) for r in ok)):
+            rs = sorted((r for r in ok if fam(r['method']) == f), key=lambda r: float(r['kv_bits']))
+            xs, ys = [float(r['kv_bits']) for r in rs], [min(float(r[f'{d}_ppl']), top) for r in rs]
+            ax.plot(xs, ys, 'os^vDP'[i % 6] + '-', color=f'C{i}', label=f, ms=5)
+            pts += [(x, y, r['method'] + (f" ({float(r[f'{d}_ppl']):.0f}, off scale)" if float(r[f'{d}_ppl']) > top else ''), i) for x, y, r in zip(xs, ys, rs)]
+        groups = []                                           # points that would overlap share one label
+        for x, y, name, i in sorted(pts):
+            g = next((g for g in groups if abs(g[0] - x) < .06 and abs(math.log(g[1] / y)) < .06), None)
+            if g: g[2].append(name)
+            else: groups.append([x, y, [name]])
+        for x, y, names in groups:
+            ax.annotate('\n'.join(names), (x, y), fontsize=6.5, xytext=(5, -3 if y >= top else 3), textcoords='offset points', va='top' if y >= top else 'bottom')
         if fp: ax.axhline(fp, color='k', ls='--', lw=1, label=f'{fp_name} ({fp:.2f})')
-        ax.set_yscale('log'); ax.set_xlabel('bits per K/V element (measured)'); ax.set_ylabel('perplexity'); ax.set_title(d, fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_yscale('log'); ax.set_ylim(lo / 1.08, top * 1.15)
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter('%g')); ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter('%g'))
+        ax.tick_params(axis='y', which='minor', labelsize=7)
+        xmin, xmax = min(p[0] for p in pts), max(p[0] for p in pts)
+        ax.set_xlim(xmin - .15, xmax + .55)
+        ax.set_xlabel('bits per K/V element (measured)'); ax.set_ylabel('perplexity'); ax.set_title(d, fontsize=9)
+        ax.legend(fontsize=7, loc='upper right')
     fig.tight_layout()
     return fig
 
-@item('tab2_ppl', 'Perplexity of every method at 2 and 1 bits on the preset corpora (protocol 1), with the measured bits per element, and perplexity against bits (Table 2)', order=20)
+@item('tab2_ppl', 'Perplexity of every method at 2 and 1 bits on the preset corpora (protocol 1), with the bits per packed token and the bits the caches measured, and perplexity against measured bits (Table 2)', order=20,
+      paper='Table 2: perplexity on WikiText-2 and C4 of LLaMA-2/3 and Mistral models with KIVI, KIVI + Hadamard, CQ and NSNQuant at 2 and 1 bits; '
+            'NSNQuant is reported best at each bit width.')
 def compute_ppl_table(cfg):
     model, tok = model_for(cfg)
     res = evaluate(model, list(cfg.get('table2_methods', TABLE2_METHODS)), cfg['data'], windows=cfg['windows'], length=cfg['length'],
@@ -298,17 +323,60 @@ def compute_ppl_table(cfg):
 @compute_ppl_table.renderer
 def render_ppl_table(res, out): return write_table(res['rows'], out, 'tab2_ppl') + write_figure(plot_ppl_bits(res['rows']), out, 'tab2_ppl')
 
+def _name(m:str) -> str: return m.replace('nsn-', 'NSNQuant-').replace('kivi-h-', 'KIVI+H-').replace('kivi-', 'KIVI-').replace('cq-', 'CQ-')
+
+def _bit_class(m:str) -> int|None:
+    "The nominal bit width a method is compared at: its `-b` suffix, CQ's code bits per channel rounded down; None for full precision."
+    p = parse_method(m)
+    return p['bits'] if 'bits' in p else p['b'] // p['c'] if p['kind'] == 'cq' else None
+
+@compute_ppl_table.describer
+def describe_ppl_table(res):
+    rows, meta = [r for r in res['rows'] if r.get('kv_bits')], res['meta']
+    ds, fp = meta['datasets'], next((r for r in res['rows'] if r['method'] == 'fp'), {})
+    t = [f"{meta['windows']} windows of {meta['length']} tokens per corpus, every token quantized in the one pass (protocol 1). "
+         f"`bits_per_element` is what a packed token stores, `kv_bits` what the caches held over the same windows (KIVI keeps its last "
+         f"128 tokens in full precision); full precision (`fp`, the model's float32 here) is counted at 16 bits, the paper's fp16 basis. "
+         f"Full precision: " + ', '.join(f"{fp.get(f'{d}_ppl', float('nan')):.3f} on {d}" for d in ds) + '.']
+    for b in (2, 1):
+        cls = sorted((r for r in rows if _bit_class(r['method']) == b), key=lambda r: r[f'{ds[0]}_ppl'] or 1e9)
+        if not cls: continue
+        best = cls[0]
+        t.append(f"Nominal {b}-bit class, best on {ds[0]}: {_name(best['method'])} ({best[f'{ds[0]}_ppl']:.3f} at {best['kv_bits']:.2f} measured bits); "
+                 + '; '.join(f"{_name(r['method'])} {r[f'{ds[0]}_ppl']:.3f} at {r['kv_bits']:.2f} bits" for r in cls[1:]) + '.')
+    return ' '.join(t)
+
+
 # %% ../nbs/09_eval.ipynb #a6be6b1f
-@item('fig1a_distribution_shift', 'CQ calibrated on one corpus and evaluated on both, against calibration-free NSNQuant at the same bit width (Fig. 1a)', order=10)
+@item('fig1a_distribution_shift', 'CQ calibrated on one corpus and evaluated on both, against calibration-free NSNQuant, at 1 bit (left) and 2 bits (right) (Fig. 1a)', order=10,
+      paper='Fig. 1a: CQ calibrated on one dataset loses perplexity on another, while NSNQuant, trained only on synthetic N(0,1) data, needs no calibration set.')
 def compute_distribution_shift(cfg):
     model, tok = model_for(cfg)
     a, b = cfg['data'][:2]
+    w = cfg.get('shift_windows', cfg['windows'])                      # the same windows as Table 2, so the two agree
     return dict(rows=[r for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))
-                      for r in distribution_shift(model, a, b, cq=cq, nsn=nsn, windows=cfg.get('shift_windows', 4), length=cfg['length'],
-                                                  tokenizer=tok, fp16=nsn == 'nsn-1')])
+                      for r in distribution_shift(model, a, b, cq=cq, nsn=nsn, windows=w, length=cfg['length'], tokenizer=tok, fp=nsn == 'nsn-1')],
+                windows=w, length=cfg['length'])
 
 @compute_distribution_shift.renderer
 def render_distribution_shift(res, out):
-    one = [r for r in res['rows'] if r['method'] in ('fp16', 'cq-8c10b', 'nsn-1')]
-    return write_table(res['rows'], out, 'fig1a_distribution_shift') + write_figure(
-        plot_distribution_shift(one, title='CQ-8c10b (calibrated) vs NSNQuant-1 (no calibration); hatched: out of distribution'), out, 'fig1a_distribution_shift')
+    import matplotlib.pyplot as plt
+    fp = [r for r in res['rows'] if r['method'] == 'fp']
+    fig, axs = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, (cq, nsn) in zip(axs, (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))):
+        rs = fp + [r for r in res['rows'] if r['method'] in (cq, nsn)]
+        b = {r['method']: r['bits'] for r in rs}
+        plot_distribution_shift(rs, f"{_name(cq)} ({b[cq]:.2f} bits) vs {_name(nsn)} ({b[nsn]:.2f} bits); hatched: out of distribution", ax)
+    return write_table(res['rows'], out, 'fig1a_distribution_shift') + write_figure(fig, out, 'fig1a_distribution_shift')
+
+@compute_distribution_shift.describer
+def describe_distribution_shift(res):
+    rows, t = res['rows'], [f"{res.get('windows', 4)} windows of {res.get('length', 512)} tokens per corpus (protocol 1)."]
+    ppl = lambda m, cal, ev: next(r['ppl'] for r in rows if r['method'] == m and r['calibrated_on'] == cal and r['evaluated_on'] == ev)
+    evs = list(dict.fromkeys(r['evaluated_on'] for r in rows))
+    for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2')):
+        shift = [f"calibrated on {a}, {ppl(cq, a, a):.2f} on {a} and {ppl(cq, a, b):.2f} on {b} ({100 * (ppl(cq, a, b) / ppl(cq, b, b) - 1):+.1f}% against CQ calibrated on {b})"
+                 for a, b in (evs, evs[::-1])]
+        t.append(f"{_name(cq)}: " + '; '.join(shift) + f". {_name(nsn)}, never calibrated: " + ', '.join(f"{ppl(nsn, None, e):.2f} on {e}" for e in evs) + '.')
+    return ' '.join(t)
+

@@ -169,7 +169,7 @@ def invert_rope(k:Tensor, # [..., T, D], rotated keys
                 cos:Tensor, # as passed to `apply_rope` (any attention scaling folded in)
                 sin:Tensor, # as passed to `apply_rope`
                )->Tensor: # [..., T, D], pre-RoPE keys
-    "Exact inverse of `apply_rope`: (k * cos - rotate_half(k) * sin) / (cos**2 + sin**2)."
+    "Exact inverse of `apply_rope`: `(k * cos - rotate_half(k) * sin) / (cos**2 + sin**2)`."
     return (k * cos - rotate_half(k) * sin) / (cos * cos + sin * sin)
 
 # %% ../nbs/04_models.ipynb #34ceccc3

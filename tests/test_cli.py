@@ -18,6 +18,7 @@ USAGE = [  # (arguments, a phrase the message must contain)
     (['generate', '--prompt', 'x', '--bits', '3'], 'invalid choice'),
     (['generate'], '--prompt'),
     (['eval', '--methods', 'bogus-3'], 'bogus-3'),
+    (['eval', '--methods', 'fp16'], "now named 'fp'"),
     (['eval', '--methods', ''], '`--methods` must name at least one item'),
     (['eval', '--data', 'nosuchcorpus'], '`--data` `nosuchcorpus` is unknown'),
     (['eval', '--windows', '0'], '`--windows` must be >= 1'),
@@ -48,8 +49,8 @@ def test_runtime_errors():
     "An offline hub id, an unwritable cache directory and an offline corpus: status 1, one line, no traceback."
     cases = [(['generate', '--prompt', 'x', '--model', 'nosuchorg/nosuchmodel'], {}, 'nosuchorg/nosuchmodel'),
              (['generate', '--prompt', 'x'], {'NSNQUANT_CACHE': '/proc/nsnquant-cache'}, 'NSNQUANT_CACHE'),
-             (['eval', '--methods', 'fp16', '--data', 'wikitext2', '--windows', '1', '--length', '64', '--no-progress'], {},
-              'fp16 on wikitext2 failed')]
+             (['eval', '--methods', 'fp', '--data', 'wikitext2', '--windows', '1', '--length', '64', '--no-progress'], {},
+              'fp on wikitext2 failed')]
     for args, env, phrase in cases:
         r = run(args, env)
         assert r.returncode == 1, (args, r.returncode, r.stderr[-2000:])

@@ -12,7 +12,15 @@ static HTML site that works offline:
   after the page has loaded, so a page without network shows the TeX source);
 - `index.ipynb` (the README) becomes `_docs/index.html`; every page has a sidebar listing every page in
   notebook order, with one section per subfolder (`tutorials/`); `_docs/api.html` lists, per module of
-  `nsnquant`, its public functions and classes with their signatures and first docstring lines.
+  `nsnquant`, its public functions and classes with their signatures and first docstring lines;
+- the run-all notebook `99_paper.ipynb` has no outputs in git: its page shows, after its cells, the gallery
+  `paper_figures/README.md` (every item's caption, provenance, table and figure; the PNGs copied beside the site),
+  takes the gallery's title, and is where links to the gallery point;
+- titles and descriptions (a notebook's `# Title` and `> description`) are inline Markdown (code, emphasis, links);
+- the sidebar has a search box (offline: `assets/search-index.js`, every page's title, description, headings and
+  text, written at build time, searched by `assets/site.js`) and, when settings.ini's `git_url` is set, a link to
+  the repository (with no `git_url`, the `[source]` links of `show_doc` cards are dropped too); every page ends with
+  links to the previous and the next page of the sidebar; every code block gets a copy button.
 
 Page names follow nbdev (`01_nsn.ipynb` -> `nsn.html`), so links nbdev writes (`quantizer.html#nsnquantizer`)
 resolve. Rebuilds are incremental: processed notebooks are cached in `.cache/docs/`, and a build whose inputs
@@ -21,7 +29,7 @@ have not changed since the last one does nothing (`--force` rebuilds).
     python tools/build_docs.py [--force] [--static] [--strict] [--workers N]
 """
 from __future__ import annotations
-import argparse, hashlib, html, importlib, inspect, json, os, re, shutil, subprocess, sys, time, warnings
+import argparse, functools, hashlib, html, importlib, inspect, json, os, re, shutil, subprocess, sys, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,9 +38,22 @@ from urllib.parse import unquote
 ROOT = Path(__file__).resolve().parents[1]
 NBS, DOCS, CACHE = ROOT/'nbs', ROOT/'_docs', ROOT/'.cache'/'docs'
 LIB = 'nsnquant'
-DOC_URL = 'https://nsnquant.github.io/nsnquant/'  # doc_host + doc_baseurl of settings.ini, rewritten to relative links
 DIGEST = DOCS/'.build-digest'
 SECTION_TITLES = {'': 'Library', 'tutorials': 'Tutorials'}
+GALLERY = ROOT/'paper_figures'/'README.md'  # written by `nsnquant.report.write_gallery` from paper_figures/manifest.json
+GALLERY_NB = NBS/'99_paper.ipynb'           # the run-all notebook that writes it (no outputs in git): its page shows the gallery
+SEARCH_TEXT_CHARS = 20_000                  # text of a page kept in the search index (titles and headings are always kept)
+
+def _settings() -> dict:
+    "settings.ini's `[DEFAULT]` section: nbdev's configuration."
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini', encoding='utf-8')
+    return dict(cfg['DEFAULT'])
+
+SETTINGS = _settings()
+# doc_host + doc_baseurl: the address nbdev writes its doc links with; the builder rewrites them to relative links
+DOC_URL = '/'.join(p for p in (SETTINGS.get('doc_host', '').rstrip('/'), SETTINGS.get('doc_baseurl', '').strip('/')) if p) + '/'
+GIT_URL = SETTINGS.get('git_url', '').strip()  # the repository link of the sidebar, none when empty
 
 def notebooks() -> list[Path]:
     "The notebooks that become pages: under nbs/, skipping names that start with `_` or `.`; top level first."
@@ -206,15 +227,12 @@ def _mathml(tex:str, display:bool) -> str|None:
     try: return convert(html.unescape(tex), display='block' if display else 'inline')
     except Exception: return None
 
-def _exporter():
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-    from nbconvert.exporters.html import contextfilter
-    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
-    from nbconvert.preprocessors import TagRemovePreprocessor
+@functools.lru_cache(maxsize=None)
+def _renderer():
+    "nbconvert's Markdown renderer, with math as MathML (no JavaScript needed), else as `\\( \\)` spans for MathJax."
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
 
     class Renderer(IPythonRenderer):
-        "Math as MathML (no JavaScript needed), else as `\\( \\)` spans for MathJax."
         def inline_math(self, body): return self._math(body, False)
         def block_math(self, body): return self._math(body, True)
         def latex_environment(self, name, body):
@@ -224,6 +242,32 @@ def _exporter():
             m = _mathml(tex, display)
             if m: return f'<span class="math {kind}" data-tex="{t}">{m}</span>'
             return f'<span class="math {kind}" data-tex="{t}">' + (f'\\[{t}\\]' if display else f'\\({t}\\)') + '</span>'
+    return Renderer
+
+def _markdown(source:str, path:Path|str='', embed_images:bool=True, escape:bool=False) -> str:
+    "Markdown (a file of the repository, a title) as HTML, the way nbconvert renders a notebook's markdown cells."
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+    r = _renderer()(escape=escape, embed_images=embed_images, path=str(path), anchor_link_text='#')
+    return MarkdownWithMath(renderer=r).render(source)
+
+@functools.lru_cache(maxsize=None)
+def inline_md(text:str, links:bool=True) -> str:
+    """A one-line Markdown string (a title, a description) as inline HTML: code spans, emphasis, links, math; raw HTML
+    is escaped. `links=False` keeps the text of links only (for a title that is itself a link, as in the sidebar)."""
+    h = re.sub(r'^\s*<p>(.*)</p>\s*$', r'\1', _markdown(text, escape=True), flags=re.S).strip()
+    return h if links else re.sub(r'</?a\b[^>]*>', '', h)
+
+def plain(text:str) -> str:
+    "A one-line Markdown string as plain text (for `<title>` and the search index): the text of `inline_md`."
+    return ' '.join(html.unescape(re.sub(r'<[^>]+>', '', inline_md(text, False))).split())
+
+def _exporter():
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.html import contextfilter
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    Renderer = _renderer()
 
     class Exporter(HTMLExporter):
         def from_notebook_node(self, nb, resources=None, **kw):
@@ -289,7 +333,9 @@ def _prepare(nb) -> None:
             md = o.get('data', {}).get('text/markdown')
             if md is not None:
                 md = ''.join(md) if isinstance(md, list) else md
-                o['data']['text/markdown'] = re.sub(r'(\]\([^)]*\))\{[^}]*\}', r'\1', md)
+                md = re.sub(r'(\]\([^)]*\))\{[^}]*\}', r'\1', md)
+                if not GIT_URL: md = re.sub(r'\[source\]\([^)]*\)\s*', '', md)  # no repository: no links into it
+                o['data']['text/markdown'] = md
 
 def _pandoc_id(text:str) -> str:
     "Pandoc's auto identifier (what Quarto uses, and nbdev's doc links expect)."
@@ -314,11 +360,18 @@ def _fix_headings(body:str) -> tuple[str, list]:
     return re.sub(r'<h([1-6]) id="([^"]*)">(.*?)</h\1>', sub, body, flags=re.S), toc
 
 class Site:
-    "Pages, their names and titles, and the link rewriting between them."
+    "Pages, their names and titles, the link rewriting between them, and what every page shares (sidebar, search, pager)."
     def __init__(self, nbs:list[Path]):
         self.nbs, self.names = nbs, page_names(nbs)
         self.by_src = {nb.resolve(): p for nb, p in self.names.items()}
-        self.titles, self.copied = {}, set()
+        self.titles, self.copied, self.search = {}, set(), []
+        self.gallery = self.names.get(GALLERY_NB) if GALLERY.is_file() else None  # the page that shows the gallery
+
+    def order(self) -> list[tuple[Path, str]]:
+        "(page, sidebar title) of every page in the sidebar, in its order: home, the notebooks, the API reference."
+        pages = [(Path('index.html'), 'Home')]
+        pages += [(self.names[nb], self.titles.get(nb, nb.stem)) for nb in self.nbs if nb != NBS/'index.ipynb']
+        return pages + [(Path('api.html'), 'API reference')]
 
     def rel(self, target:str, page:Path) -> str:
         "`target` (a path relative to _docs, maybe with #fragment) relative to `page`'s folder."
@@ -335,6 +388,8 @@ class Site:
             p = (base/unquote(path)).resolve()
             if p.suffix == '.ipynb' and p in self.by_src:
                 return self.rel(self.by_src[p].as_posix() + (f'#{frag}' if frag else ''), page)
+            if p == GALLERY.resolve() and self.gallery:  # paper_figures/README.md: the page that shows it
+                return self.rel(self.gallery.as_posix() + (f'#{frag}' if frag else ''), page)
             if p.is_file() and ROOT in p.parents:  # a file of the repository: copied beside the site
                 if p.suffix == '.md': return self.rel(self._md_page(p) + (f'#{frag}' if frag else ''), page)
                 dst = Path('_files')/p.relative_to(ROOT)
@@ -344,16 +399,13 @@ class Site:
         return None
 
     def _md_page(self, p:Path) -> str:
-        "A Markdown file of the repository (e.g. paper_figures/README.md) rendered as a page of the site."
+        "A Markdown file of the repository (e.g. a README) rendered as a page of the site."
         dst = (Path('_files')/p.relative_to(ROOT)).with_suffix('.html')
         if dst not in self.copied:
             self.copied.add(dst)
-            from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
-            body = MarkdownWithMath(renderer=IPythonRenderer(escape=False, embed_images=True, path=str(p.parent),
-                                                             anchor_link_text='#')).render(p.read_text(encoding='utf-8'))
-            body, toc = _fix_headings(body)
+            body, toc = _fix_headings(_markdown(p.read_text(encoding='utf-8'), p.parent))
             body = self.rewrite(body, dst, p.parent)
-            _write(DOCS/dst, self.shell(str(p.relative_to(ROOT)), '', body, dst, toc))
+            _write(DOCS/dst, self.shell(f'`{p.relative_to(ROOT).as_posix()}`', '', body, dst, toc))
         return dst.as_posix()
 
     def rewrite(self, body:str, page:Path, src_dir:Path) -> str:
@@ -368,7 +420,7 @@ class Site:
         def li(target, title, num=''):
             cls = ' class="active"' if Path(target) == page else ''
             num = f'<span class="nav-num">{num}</span>' if num else ''
-            return f'<li{cls}><a href="{self.rel(target, page)}">{num}{html.escape(title)}</a></li>'
+            return f'<li{cls}><a href="{self.rel(target, page)}">{num}{inline_md(title, links=False)}</a></li>'
         items.append(f'<ul>{li("index.html", "Home")}</ul>')
         for nb in self.nbs:
             if nb == NBS/'index.ipynb': continue
@@ -384,38 +436,94 @@ class Site:
         items.append(f'<p class="nav-section">Reference</p><ul>{li("api.html", "API reference")}</ul>')
         return '\n'.join(items)
 
+    def pager(self, page:Path) -> str:
+        "Links to the previous and the next page of the sidebar, for the bottom of `page` (none for a page not in it)."
+        order = self.order()
+        i = next((k for k, (p, _) in enumerate(order) if p == page), None)
+        if i is None: return ''
+        def a(k, rel, label):
+            if not 0 <= k < len(order): return '<span></span>'
+            p, t = order[k]
+            return (f'<a class="{rel}" rel="{rel}" href="{self.rel(p.as_posix(), page)}">'
+                    f'<span class="dir">{label}</span><span class="t">{inline_md(t, links=False)}</span></a>')
+        return f'<nav class="pager" aria-label="Previous and next page">{a(i - 1, "prev", "« Previous")}{a(i + 1, "next", "Next »")}</nav>'
+
+    def index(self, title:str, description:str, body:str, page:Path) -> None:
+        "Record `page` for the search: its title, description, headings (and API entries) with their ids, and its text."
+        heads = [(i, _strip_tags(re.sub(r'<a class="anchor-link".*?</a>', '', t, flags=re.S)))
+                 for i, t in re.findall(r'<h[2-4] id="([^"]+)"[^>]*>(.*?)</h[2-4]>', body, flags=re.S)]
+        heads += [(i, i.split('.', 2)[-1]) for i in re.findall(r'<div class="api-item" id="([^"]+)"', body)]
+        text = re.sub(r'<math\b.*?</math>', lambda m: re.sub(r'<[^>]+>|\s', '', m.group(0)), body, flags=re.S)  # MathML: its characters
+        text = _strip_tags(re.sub(r'<(script|style|pre)\b.*?</\1>', ' ', text, flags=re.S))  # no code, no outputs
+        self.search.append({'url': page.as_posix(), 'title': plain(title), 'description': plain(description),
+                            'headings': [[i, t] for i, t in heads if t], 'text': text[:SEARCH_TEXT_CHARS]})
+
+    def write_search_index(self) -> None:
+        """`assets/search-index.js`: the search index as JSON, in a script that sets `window.NSNQUANT_SEARCH` (a script
+        loads from a `file://` page, where a browser refuses `fetch`). Pages in sidebar order, then the others."""
+        rank = {p.as_posix(): k for k, (p, _) in enumerate(self.order())}
+        pages = sorted(self.search, key=lambda e: (rank.get(e['url'], len(rank)), e['url']))
+        _write(DOCS/'assets'/'search-index.js', '// the search index of the site, written by tools/build_docs.py\n'
+               'window.NSNQUANT_SEARCH = ' + json.dumps(pages, ensure_ascii=False, separators=(',', ':')) + ';\n')
+
     def shell(self, title:str, description:str, body:str, page:Path, toc:list, source:str|None=None) -> str:
-        "A complete page: head (local stylesheet), sidebar, title block, body, on-this-page contents."
+        """A complete page: head (local stylesheet), sidebar (repository link, search box, pages), title block, body,
+        previous/next links, on-this-page contents. `title` and `description` are one-line Markdown."""
+        self.index(title, description, body, page)
         css = self.rel('assets/style.css', page); js = self.rel('assets/site.js', page)
+        root = os.path.relpath(DOCS, (DOCS/page).parent).replace(os.sep, '/')
+        root = '' if root == '.' else root + '/'
         toc_html = ''.join(f'<li><a href="#{i}">{html.escape(t)}</a></li>' for i, t in toc)
         toc_html = f'<nav class="toc"><p>On this page</p><ul>{toc_html}</ul></nav>' if len(toc) > 1 else ''
         src = f'<p class="source">Source: <code>{html.escape(source)}</code></p>' if source else ''
-        desc = f'<p class="description">{html.escape(description)}</p>' if description else ''
+        desc = f'<p class="description">{inline_md(description)}</p>' if description else ''
+        repo = (f'<a class="repo-link" href="{html.escape(GIT_URL, quote=True)}" title="{html.escape(GIT_URL, quote=True)}">'
+                f'{"GitHub" if "github.com" in GIT_URL else "Source"} repository</a>') if GIT_URL else ''
         return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} – {LIB}</title>
+<title>{html.escape(plain(title))} – {LIB}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{css}">
 <script defer src="{js}"></script>
 </head>
-<body>
-<aside class="sidebar"><a class="brand" href="{self.rel('index.html', page)}">{LIB}</a>
+<body data-root="{root}">
+<aside class="sidebar"><a class="brand" href="{self.rel('index.html', page)}">{LIB}</a>{repo}
+<div class="search" role="search"><input type="search" id="search-input" placeholder="Search the docs (/)" aria-label="Search the docs" autocomplete="off">
+<ul class="search-results" id="search-results" hidden></ul></div>
 <nav class="pages">
 {self.nav(page)}
 </nav></aside>
 <div class="content">
 <main>
-<header class="title-block"><h1 class="title">{html.escape(title)}</h1>{desc}{src}</header>
+<header class="title-block"><h1 class="title">{inline_md(title)}</h1>{desc}{src}</header>
 {body}
+{self.pager(page)}
 </main>
 {toc_html}
 </div>
 </body>
 </html>
 """
+
+def _strip_tags(h:str) -> str:
+    "HTML as one line of plain text."
+    return ' '.join(html.unescape(re.sub(r'<[^>]+>', ' ', h)).split())
+
+def gallery_title() -> str|None:
+    "The title of the gallery (its `# ` line), which the page that shows it takes."
+    if not GALLERY.is_file(): return None
+    m = re.search(r'^#\s+(.+)$', GALLERY.read_text(encoding='utf-8'), flags=re.M)
+    return m.group(1).strip() if m else None
+
+def gallery_html(site:Site, page:Path) -> str:
+    """paper_figures/README.md as HTML for `page`, without its title: every item's caption, provenance, table and figure
+    (the PNGs copied beside the site, not embedded: the page stays small)."""
+    md = re.sub(r'^#\s+.+\n', '', GALLERY.read_text(encoding='utf-8'), count=1, flags=re.M)
+    body = site.rewrite(_markdown(md, GALLERY.parent, embed_images=False), page, GALLERY.parent)
+    return f'<section class="gallery" id="gallery">\n{body}\n</section>'
 
 def render_notebook(site:Site, nb_path:Path, proc:Path, exporter) -> None:
     import nbformat
@@ -424,11 +532,14 @@ def render_notebook(site:Site, nb_path:Path, proc:Path, exporter) -> None:
     _prepare(nb)
     page = site.names[nb_path]
     body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'path': str(nb_path.parent), 'name': nb_path.stem}})
-    body, toc = _fix_headings(body)
-    title = str(fm.get('title') or site.titles.get(nb_path) or nb_path.stem)
-    if title and re.match(rf'<h1 id="[^"]*">\s*{re.escape(html.escape(title, quote=False))}', body.lstrip()):
-        body = re.sub(r'^\s*<h1 .*?</h1>', '', body, count=1, flags=re.S)
+    title = str(site.titles.get(nb_path) or fm.get('title') or nb_path.stem)
+    m = re.match(r'\s*<h1 id="[^"]*">(.*?)</h1>', body, flags=re.S)
+    if m and _strip_tags(re.sub(r'<a class="anchor-link".*?</a>', '', m.group(1), flags=re.S)) == plain(title):
+        body = body[m.end():]  # the title again, as the first heading
     body = site.rewrite(body, page, nb_path.parent)
+    if page == site.gallery:  # the run-all notebook has no outputs in git: what it made follows its cells
+        body += gallery_html(site, page)
+    body, toc = _fix_headings(body)
     src = None if nb_path == NBS/'index.ipynb' else str(nb_path.relative_to(ROOT))
     _write(DOCS/page, site.shell(title, str(fm.get('description') or ''), body, page, toc, src))
 
@@ -495,7 +606,7 @@ def api_page(site:Site) -> None:
             continue
         names = list(getattr(m, '__all__', [n for n in dir(m) if not n.startswith('_')]))
         nbp = mod_nb.get(mod)
-        nblink = f' <a class="nb-link" href="{site.rel(nbp.as_posix(), page)}">notebook: {html.escape(site.titles.get(next(k for k, v in site.names.items() if v == nbp), nbp.stem))}</a>' if nbp else ''
+        nblink = f' <a class="nb-link" href="{site.rel(nbp.as_posix(), page)}">notebook: {inline_md(site.titles.get(next(k for k, v in site.names.items() if v == nbp), nbp.stem), links=False)}</a>' if nbp else ''
         toc.append((mod, mod))
         rows = []
         for n in names:
@@ -615,6 +726,30 @@ math[display="block"] { margin:.2rem 0; }
 .api-item ul.methods { list-style:none; padding-left:1rem; margin:.3rem 0; font-size:.9rem; }
 .api-item ul.methods li { margin:.2rem 0; } .api-item ul.methods .doc { color:var(--muted); }
 .nb-link { margin-left:.6rem; font-size:.85rem; }
+.sidebar .repo-link { display:block; font-size:.85rem; color:var(--muted); margin:-.6rem 0 .8rem; }
+.sidebar .repo-link::after { content:" \2197"; }
+.search { margin:0 0 .8rem; }
+.search input { width:100%; padding:.35rem .55rem; font:inherit; font-size:.9rem; border:1px solid var(--border); border-radius:6px; background:#fff; }
+.search input:focus { outline:2px solid #b6d0f7; border-color:var(--accent); }
+.search-results { list-style:none; margin:.3rem 0 0; padding:0; border:1px solid var(--border); border-radius:6px; background:#fff; max-height:60vh; overflow-y:auto; }
+.search-results li a { display:block; padding:.35rem .55rem; border-bottom:1px solid #eef1f4; color:var(--fg); font-size:.85rem; }
+.search-results li:last-child a { border-bottom:0; }
+.search-results li a:hover, .search-results li a:focus, .search-results li.sel a { background:#e2ebf8; text-decoration:none; }
+.search-results .r-title { display:block; font-weight:600; }
+.search-results .r-sub { display:-webkit-box; -webkit-line-clamp:2; -webkit-box-orient:vertical; overflow:hidden; color:var(--muted); font-size:.78rem; }
+.search-results .r-none { padding:.35rem .55rem; color:var(--muted); font-size:.85rem; }
+.pager { display:flex; justify-content:space-between; gap:1rem; margin-top:3rem; padding-top:1rem; border-top:1px solid var(--border); }
+.pager a { display:block; max-width:48%; padding:.5rem .8rem; border:1px solid var(--border); border-radius:6px; }
+.pager a:hover { border-color:var(--accent); text-decoration:none; }
+.pager a.next { margin-left:auto; text-align:right; }
+.pager .dir { display:block; font-size:.75rem; color:var(--muted); }
+.pager .t { font-weight:600; }
+div.highlight { position:relative; }
+.copy-btn { position:absolute; top:.3rem; right:.3rem; padding:.1rem .45rem; font:inherit; font-size:.72rem; color:var(--muted); background:#fff;
+  border:1px solid var(--border); border-radius:4px; cursor:pointer; opacity:.55; }
+div.highlight:hover .copy-btn, .copy-btn:focus { opacity:1; }
+.copy-btn.copied { color:#1a7f37; border-color:#1a7f37; opacity:1; }
+.gallery img { display:block; margin:.6rem 0 1.2rem; border:1px solid #eaeef2; }
 """
 
 SITE_JS = r"""// Math is MathML in the page (the browser draws it, offline). After the page has loaded, MathJax is fetched from
@@ -635,6 +770,136 @@ window.addEventListener('load', function () {
   js.src = 'https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'; js.async = true;
   document.head.appendChild(js);
 });
+
+// Copy buttons: every code block (code cells, code in markdown and in show_doc cards; not outputs) gets a button that
+// puts its text on the clipboard: with the Clipboard API where the page is a secure context (http://localhost, https),
+// else (a file:// page, or the API refused) through a selected, invisible textarea and execCommand('copy').
+function copyText(text) {
+  function legacy() {
+    return new Promise(function (resolve, reject) {
+      var ta = document.createElement('textarea');
+      ta.value = text; ta.setAttribute('readonly', '');
+      ta.style.position = 'fixed'; ta.style.top = '0'; ta.style.opacity = '0';
+      document.body.appendChild(ta); ta.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      document.body.removeChild(ta);
+      if (ok) resolve(); else reject(new Error('copy refused'));
+    });
+  }
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text).catch(legacy);
+  return legacy();
+}
+
+function addCopyButtons() {
+  document.querySelectorAll('main div.highlight').forEach(function (block) {
+    var pre = block.querySelector('pre');
+    if (!pre || block.querySelector(':scope > .copy-btn')) return;
+    var b = document.createElement('button');
+    b.type = 'button'; b.className = 'copy-btn'; b.textContent = 'Copy'; b.setAttribute('aria-label', 'Copy the code');
+    b.addEventListener('click', function () {
+      copyText(pre.textContent.replace(/\n$/, '')).then(function () {
+        b.textContent = 'Copied'; b.classList.add('copied');
+      }, function () { b.textContent = 'Press Ctrl+C'; window.getSelection().selectAllChildren(pre); });
+      setTimeout(function () { b.textContent = 'Copy'; b.classList.remove('copied'); }, 2000);
+    });
+    block.appendChild(b);
+  });
+}
+
+// Search: the index (assets/search-index.js: every page's title, description, headings and text, written at build
+// time) is loaded the first time the box is used, as a script (fetch() is refused on file:// pages). A page matches
+// when it contains every word typed; a word in its title counts most, then in its description, in a heading (the
+// result then links to that heading), in its text (each occurrence, up to 10).
+function setupSearch() {
+  var input = document.getElementById('search-input'), list = document.getElementById('search-results');
+  if (!input || !list) return;
+  var root = document.body.getAttribute('data-root') || '', loading = false;
+
+  function load() {
+    if (loading) return;
+    loading = true;
+    var js = document.createElement('script');
+    js.src = root + 'assets/search-index.js';
+    js.onload = run;
+    document.head.appendChild(js);
+  }
+  function count(hay, t) {
+    var n = 0, i = hay.indexOf(t);
+    while (i >= 0 && n < 10) { n++; i = hay.indexOf(t, i + t.length); }
+    return n;
+  }
+  function snippet(text, t) {
+    var i = text.toLowerCase().indexOf(t);
+    if (i < 0) return '';
+    var a = i > 40 ? text.lastIndexOf(' ', i - 30) + 1 : 0, b = Math.min(text.length, i + t.length + 90);  // from a word
+    return (a ? '… ' : '') + text.slice(a, b) + (b < text.length ? ' …' : '');
+  }
+  function rank(terms) {
+    var out = [];
+    window.NSNQUANT_SEARCH.forEach(function (p) {
+      var title = p.title.toLowerCase(), desc = p.description.toLowerCase(), text = p.text.toLowerCase();
+      var score = 0, all = true;
+      terms.forEach(function (t) {
+        var s = (title.indexOf(t) >= 0 ? 50 : 0) + (desc.indexOf(t) >= 0 ? 15 : 0) + count(text, t);
+        if (p.headings.some(function (h) { return h[1].toLowerCase().indexOf(t) >= 0; })) s += 8;
+        if (!s) all = false;
+        score += s;
+      });
+      if (!all) return;
+      var head = p.headings.find(function (h) {
+        var x = h[1].toLowerCase();
+        return terms.every(function (t) { return x.indexOf(t) >= 0; });
+      });
+      var inTitle = terms.every(function (t) { return title.indexOf(t) >= 0; });
+      out.push({ page: p, score: score, head: inTitle ? null : head });
+    });
+    return out.sort(function (a, b) { return b.score - a.score; }).slice(0, 12);
+  }
+  function run() {
+    var q = input.value.trim().toLowerCase(), terms = q.split(/\s+/).filter(Boolean);
+    list.innerHTML = '';
+    if (!terms.length) { list.hidden = true; return; }
+    if (!window.NSNQUANT_SEARCH) { load(); return; }
+    var hits = rank(terms);
+    hits.forEach(function (r, k) {
+      var li = document.createElement('li'), a = document.createElement('a');
+      var t = document.createElement('span'), sub = document.createElement('span');
+      a.href = root + r.page.url + (r.head ? '#' + r.head[0] : '');
+      t.className = 'r-title'; t.textContent = r.page.title;
+      sub.className = 'r-sub';
+      sub.textContent = r.head ? '› ' + r.head[1] : (snippet(r.page.text, terms[0]) || r.page.description);
+      a.appendChild(t); a.appendChild(sub); li.appendChild(a);
+      if (k === 0) li.className = 'sel';
+      list.appendChild(li);
+    });
+    if (!hits.length) list.innerHTML = '<li class="r-none">No page matches.</li>';
+    list.hidden = false;
+  }
+  input.addEventListener('input', run);
+  input.addEventListener('focus', load);
+  input.addEventListener('keydown', function (e) {
+    var first = list.querySelector('li a');
+    if (e.key === 'Enter' && first) { e.preventDefault(); window.location.href = first.href; }
+    if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.focus(); }
+    if (e.key === 'Escape') { input.value = ''; run(); }
+  });
+  list.addEventListener('keydown', function (e) {  // arrows move between the results, Escape goes back to the box
+    var li = document.activeElement && document.activeElement.parentElement;
+    if (!li || li.parentElement !== list) return;
+    var to = e.key === 'ArrowDown' ? li.nextElementSibling : e.key === 'ArrowUp' ? li.previousElementSibling : null;
+    if (to && to.querySelector('a')) { e.preventDefault(); to.querySelector('a').focus(); }
+    else if (e.key === 'ArrowUp' || e.key === 'Escape') { e.preventDefault(); input.focus(); }
+  });
+  document.addEventListener('keydown', function (e) {  // '/' anywhere on the page goes to the search box
+    var tag = (document.activeElement && document.activeElement.tagName) || '';
+    if (e.key === '/' && !/^(INPUT|TEXTAREA|SELECT)$/.test(tag)) { e.preventDefault(); input.focus(); }
+  });
+}
+
+// site.js is loaded with `defer`: the document has been parsed when it runs.
+addCopyButtons();
+setupSearch();
 """
 
 def write_assets() -> None:
@@ -666,9 +931,13 @@ def build_static(force:bool=False, workers:int=2, strict:bool=False) -> int:
     write_assets()
     site = Site(nbs)
     for nb in nbs: site.titles[nb] = _title(procs[nb]) or nb.stem
+    if site.gallery: site.titles[GALLERY_NB] = gallery_title() or site.titles[GALLERY_NB]
+    if dup := sorted({plain(t) for t in site.titles.values() if list(map(plain, site.titles.values())).count(plain(t)) > 1}):
+        print(f"docs: warning: pages share a sidebar title: {dup} (retitle a notebook's `# Title` cell)", flush=True)
     exporter = _exporter()
     for nb in nbs: render_notebook(site, nb, procs[nb], exporter)
     api_page(site)
+    site.write_search_index()
     (DOCS/'.pages.json').write_text(json.dumps({nb.relative_to(NBS).as_posix(): p.as_posix() for nb, p in site.names.items()}, indent=1))
     if n := fix_anchors(): print(f"docs: {n} link(s) to anchors that no page has now point to the closest one (nbdev links every backticked name)", flush=True)
     fails = {k: v for k, v in failures().items() if v and NBS/k in nbs}
