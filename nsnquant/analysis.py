@@ -19,7 +19,7 @@ from .models import load_model, model_kv, ModelRoPE, check_supported
 from .data import load_tokens, windows, CorpusUnavailableError, _offline
 from .cache import NSNQuantCache, IdentityQuantizer
 from .eval import ppl_windows
-from .baselines import make_cache, bits_per_element
+from .baselines import make_cache, bits_per_element, parse_method
 from .report import item, write_table, write_figure, preset_config, model_for
 
 # %% auto #0
@@ -43,7 +43,7 @@ __all__ = ['ANALYSIS_SIZES', 'NORMALITY_VIEWS', 'SEPARATION', 'ABLATIONS', 'PASS
 # %% ../nbs/10_analysis.ipynb #1b3954fa
 ANALYSIS_SIZES = {
     'embedded': dict(kv_tokens=1024, embed_data=('pydoc', 'bible', 'code'), embed_points=300, passkey_lengths=(1024, 2048, 4096),
-                     passkey_depths=(0.1, 0.5, 0.9), passkey_trials=1, agreement_prompts=6, agreement_prompt_tokens=256,
+                     passkey_depths=(0.1, 0.3, 0.5, 0.7, 0.9), passkey_trials=4, agreement_prompts=6, agreement_prompt_tokens=256,
                      agreement_new_tokens=64, rd_samples=65536, gsm8k_n=8, gsm8k_shots=4, mmlu_n=40,
                      throughput_batches=(1, 4, 16), throughput_context=512, throughput_new_tokens=16, budget_gb=8., budget_context=4096,
                      throughput_long_context=4096),
@@ -504,7 +504,9 @@ def passkey_score(answer:str, # the generated text
 
 # %% ../nbs/10_analysis.ipynb #4ab8309a
 PASSKEY = dict(intro="There is a pass key hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the pass key.",
-               needle="\n\nThe pass key is {key}. Remember it. {key} is the pass key.\n\n", question="What is the pass key?", answer="The pass key is")
+               needle="\n\nThe pass key is {key}. Remember it. {key} is the pass key.\n\n", question="What is the pass key?", answer="The pass key is",
+               # the repetitive filler of the original passkey task (Mohtashami & Jaggi, 2023): nothing in it competes with the needle
+               filler="The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ")
 _MARK = '\x00HAYSTACK\x00'
 
 def _enc(tok, s:str, first:bool=False) -> list:
@@ -525,10 +527,11 @@ def passkey_prompt(tok, key:str|int, # the pass key
                    length:int, # total prompt length in tokens
                    depth:float, # where the needle goes, as a fraction of the haystack (0: start, 1: end)
                    haystack:Tensor, # [N] token ids of filler text, N >= length
+                   chat:bool=False, # through the tokenizer's chat template (plain text, as in the original task, by default)
                   ) -> Tensor: # [1, length] token ids
     "A passkey-retrieval prompt of exactly `length` tokens."
     if not 0 <= depth <= 1: raise ValueError(f"`depth` must be in [0, 1], got `{depth}`")
-    a, b = prompt_parts(tok, PASSKEY['intro'] + '\n\n{haystack}\n\n' + PASSKEY['question'], PASSKEY['answer'])
+    a, b = prompt_parts(tok, PASSKEY['intro'] + '\n\n{haystack}\n\n' + PASSKEY['question'], PASSKEY['answer'], chat=chat)
     needle = _enc(tok, PASSKEY['needle'].format(key=key))
     n = length - len(a) - len(b) - len(needle)
     if n < 0: raise ValueError(f"`length`={length} is too short for the prompt's {length - n} fixed tokens")
@@ -555,24 +558,30 @@ def greedy_generate(model, ids:Tensor, # [1, T] prompt
 # %% ../nbs/10_analysis.ipynb #6dab9b96
 def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `default_methods()`)
                  lengths:tuple=(1024, 2048), depths:tuple=(0.1, 0.5, 0.9), trials:int=1, # per length and depth
-                 haystack:str='bible', seed:int=0, max_new_tokens:int=8, quantized_prefill:bool=False, progress:bool=False) -> dict:
+                 haystack:str='filler', # 'filler' (the original task's repeated sentences) or a corpus name (natural text, e.g. 'bible')
+                 chat:bool=False, seed:int=0, max_new_tokens:int=8, quantized_prefill:bool=False,
+                 attention:str='fused', # decode attention of the NSNQuant caches (the packed blocks, read directly)
+                 progress:bool=False) -> dict:
     "Passkey retrieval accuracy per method and context length (and per depth in `trials`)."
     methods = methods or default_methods()
     mx = check_supported(model).max_position_embeddings
     if max(lengths) > mx: raise ValueError(f"`lengths` up to {max(lengths)} exceed the model's context of {mx} tokens")
-    hay = load_tokens(haystack, tok, 'eval', max_tokens=max(lengths) + trials * 997)
+    if haystack == 'filler': hay, step = torch.tensor(_enc(tok, PASSKEY['filler'] * (max(lengths) // 8 + 64))), 0   # ~20 tokens a sentence group
+    else: hay, step = load_tokens(haystack, tok, 'eval', max_tokens=max(lengths) + trials * 997), 997         # another stretch per trial
     rng, runs = random.Random(seed), []
     jobs = [(L, d, t, str(rng.randint(10000, 99999))) for L in lengths for d in depths for t in range(trials)]
     from tqdm.auto import tqdm
     for L, d, t, key in tqdm(jobs, disable=not progress, desc='passkey'):
-        ids = passkey_prompt(tok, key, L, d, hay[t * 997:])
+        ids = passkey_prompt(tok, key, L, d, hay[t * step:], chat)
         for m in methods:
-            out = greedy_generate(model, ids, method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp'), max_new_tokens, tok.eos_token_id)
+            p = parse_method(m)                                # the fused kernels read the paper's layout (not the nsn+ overlay)
+            kw = dict(attention=attention) if p['kind'] == 'nsn' and 'fp_sink' not in p else {}
+            out = greedy_generate(model, ids, method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp', **kw), max_new_tokens, tok.eos_token_id)
             ans = tok.decode(out, skip_special_tokens=True)
             runs.append(dict(method=m, length=L, depth=d, trial=t, key=key, answer=ans, score=passkey_score(ans, key)))
     rows = [dict(method=m, length=L, accuracy=sum(r['score'] for r in rs) / len(rs), n=len(rs))
             for m in methods for L in lengths if (rs := [r for r in runs if r['method'] == m and r['length'] == L])]
-    return dict(rows=rows, runs=runs, haystack=haystack, quantized_prefill=quantized_prefill)
+    return dict(rows=rows, runs=runs, haystack=haystack, chat=chat, quantized_prefill=quantized_prefill)
 
 def plot_passkey(res:dict):
     "Passkey accuracy against context length (left) and against needle depth (right), per method."

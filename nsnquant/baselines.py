@@ -19,9 +19,9 @@ from .cache import NSNQuantCache, IdentityQuantizer
 from .models import check_supported
 
 # %% auto #0
-__all__ = ['METHODS', 'CQ_DEFAULTS', 'pack_bits', 'unpack_bits', 'GroupPacked', 'rtn_minmax', 'KIVIQuantizer', 'batched_nearest',
-           'cq_assign', 'CQQuantizer', 'kmeans_batched', 'CQCalibration', 'cq_path', 'calibrate_cq', 'quanto_status',
-           'qtensor_nbytes', 'parse_method', 'make_cache', 'bits_per_element']
+__all__ = ['METHODS', 'CQ_DEFAULTS', 'IMPROVED', 'pack_bits', 'unpack_bits', 'GroupPacked', 'rtn_minmax', 'KIVIQuantizer',
+           'batched_nearest', 'cq_assign', 'CQQuantizer', 'kmeans_batched', 'CQCalibration', 'cq_path', 'calibrate_cq',
+           'quanto_status', 'qtensor_nbytes', 'parse_method', 'make_cache', 'bits_per_element']
 
 # %% ../nbs/07_baselines.ipynb #98fff466
 def pack_bits(q:Tensor, # [..., n] integer codes in [0, 2**bits)
@@ -311,21 +311,23 @@ def qtensor_nbytes(t) -> int:
     return sum(qtensor_nbytes(getattr(t, n)) for n in t.__tensor_flatten__()[0])
 
 # %% ../nbs/07_baselines.ipynb #c317a66c
-METHODS = ('fp', 'nsn-2', 'nsn-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
+METHODS = ('fp', 'nsn-2', 'nsn-1', 'nsn+-2', 'nsn+-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
 CQ_DEFAULTS = dict(corpus='pydoc', n_tokens=8192, iters=3, seed=0)
+IMPROVED = {1: dict(scale_bits=4, fp_sink=8), 2: dict(scale_bits=4, fp_sink=8)}   # nsn+-b: beyond the paper (notebook 10b_improved)
 
 def parse_method(method:str) -> dict:
     "The kind and settings of a method name (`'kivi-h-2'`, `'cq-8c10b@code'`, ...); a `ValueError` for unknown names."
     import re
     m = str(method).strip().lower()
     if m == 'fp16': raise ValueError("`method`='fp16' is now named 'fp': the model's own cache, in the model's dtype (fp32 by default)")
-    for kind, pat in (('fp', r'fp'), ('identity', r'identity'), ('nsn', r'nsn-(?P<bits>[12])'),
+    for kind, pat in (('fp', r'fp'), ('identity', r'identity'), ('nsn', r'nsn(?P<plus>\+)?-(?P<bits>[12])'),
                       ('kivi', r'kivi(?P<h>-h)?-(?P<bits>[124])'), ('cq', r'cq-(?P<c>\d+)c(?P<b>\d+)b(?:@(?P<corpus>[\w-]+))?'),
                       ('quanto', r'quanto-int(?P<bits>[24])')):
         if r := re.fullmatch(pat, m):
             d = {k: v for k, v in r.groupdict().items() if v is not None}
             out = dict(kind=kind, **{k: int(v) for k, v in d.items() if k in ('bits', 'c', 'b')})
             if kind == 'kivi': out['hadamard'] = 'h' in d
+            if kind == 'nsn': out.update(IMPROVED[out['bits']] if 'plus' in d else {})
             if 'corpus' in d: out['corpus'] = d['corpus']
             return out
     raise ValueError(f"`method`=`{method!r}` is unknown; known: {', '.join(METHODS)}, 'identity', 'cq-<c>c<b>b[@corpus]'")
@@ -348,7 +350,8 @@ def make_cache(method:str, # a name from `METHODS` (or 'identity', 'cq-<c>c<b>b[
         if (why := quanto_status()) is not None: raise ImportError(why)
         from transformers.cache_utils import QuantizedCache
         return QuantizedCache(backend='quanto', config=model.config, nbits=p['bits'])
-    if kind == 'nsn': return NSNQuantCache(model, bits=p['bits'], quantized_prefill=quantized_prefill, **kw)
+    if kind == 'nsn': return NSNQuantCache(model, bits=p['bits'], quantized_prefill=quantized_prefill,
+                                           **{**{k: v for k, v in p.items() if k not in ('kind', 'bits')}, **kw})
     if kind == 'identity':
         q = IdentityQuantizer(kw.pop('block', 64), D)
         return NSNQuantCache(model, key_quantizer=q, value_quantizer=q, quantized_prefill=quantized_prefill, **kw)
@@ -371,7 +374,7 @@ def bits_per_element(method:str, # as in `make_cache`
     kind, T = p['kind'], 128
     x = torch.randn(1, T, D, generator=torch.Generator().manual_seed(0))
     if kind in ('fp', 'identity'): return 16.0
-    if kind == 'nsn': return NSNQuantizer(p['bits'], D).bits_per_element
+    if kind == 'nsn': return NSNQuantizer(p['bits'], D, scale_bits=p.get('scale_bits', 16)).bits_per_element   # packed tokens (an fp_sink is counted by `kv_bits`)
     if kind == 'kivi':
         nb = sum(KIVIQuantizer(p['bits'], D, per, hadamard=p['hadamard']).encode(x).nbytes() for per in ('channel', 'token'))
     elif kind == 'cq': nb = 2 * CQQuantizer(torch.randn(1, D // p['c'], 2 ** p['b'], p['c'])).encode(x).nbytes()

@@ -89,12 +89,13 @@ class NSNQuantLayer(DynamicLayer):
                  num_kv_heads:int|None=None, head_dim:int|None=None, # what the model must send (checked on every update)
                  encoder=None, # how the store encodes blocks (default: `nsnquant.kernels.encode_blocks`)
                  perm:Tensor|None=None, # channel order of the store (`ModelRoPE.perm`; None: the model's own)
-                 sliding_window:int|None=None): # a sliding-window layer: a query sees this many tokens, itself included
+                 sliding_window:int|None=None, # a sliding-window layer: a query sees this many tokens, itself included
+                 fp_sink:int=0): # first tokens of each row also kept in fp16 and read from there (`KVStore`; beyond the paper)
         super().__init__()
-        if sliding_window is not None and (sink or sliding_window < kq.block + window):
-            raise ValueError(f"a packed sliding-window layer needs `sink`=0 and a window >= block + window ({kq.block + window}), "
-                             f"got sink `{sink}`, sliding_window `{sliding_window}`")
-        self.store = KVStore(kq, vq, rope, sink, window, encoder=encoder or encode_blocks)
+        if sliding_window is not None and (sink or fp_sink or sliding_window < kq.block + window):
+            raise ValueError(f"a packed sliding-window layer needs `sink`=0, `fp_sink`=0 and a window >= block + window ({kq.block + window}), "
+                             f"got sink `{sink}`, fp_sink `{fp_sink}`, sliding_window `{sliding_window}`")
+        self.store = KVStore(kq, vq, rope, sink, window, encoder=encoder or encode_blocks, fp_sink=fp_sink)
         self.H, self.D = num_kv_heads, head_dim
         self.quantized_prefill, self.attention = quantized_prefill, attention
         self.perm, self.inv_perm = perm, None if perm is None else torch.argsort(perm)
@@ -249,13 +250,16 @@ class NSNQuantCache(Cache):
                  key_quantizer=None, value_quantizer=None, # override the quantizers (e.g. `IdentityQuantizer`): one, or one per layer
                  attention:str='dequant', # decode steps: 'dequant' (dequantize, then SDPA) or 'fused' (kernels on the packed blocks)
                  sliding_fp:int=512, # sliding-window layers with windows up to this many tokens stay in full precision
-                 **quantizer_kwargs): # passed to `NSNQuantizer` (ablation switches, codebook; `group` defaults to `mean_group`)
+                 fp_sink:int=0, # beyond the paper: the first tokens of each row also kept in fp16 and read from there (full-attention layers)
+                 **quantizer_kwargs): # passed to `NSNQuantizer` (ablation switches, codebook, `scale_bits`; `group` defaults to `mean_group`)
         model = config if hasattr(config, 'config') and hasattr(config, 'forward') else None
         config = model.config if model is not None else config
         spec = check_supported(model if model is not None else config)
         if bits not in (1, 2): raise ValueError(f"`bits` must be 1 or 2, got `{bits}`")
-        for n, v in (('sink', sink), ('window', window), ('sliding_fp', sliding_fp)):
-            if not isinstance(v, int) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
+        for n, v in (('sink', sink), ('window', window), ('sliding_fp', sliding_fp), ('fp_sink', fp_sink)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
+        if fp_sink and attention == 'fused':
+            raise ValueError(f"`fp_sink`={fp_sink} needs attention='dequant': the fused kernels read only the packed blocks, not the fp16 overlay")
         if attention not in ('dequant', 'fused'): raise ValueError(f"`attention` must be 'dequant' or 'fused', got `{attention}`")
         own = (f"soft-caps its attention logits (attn_logit_softcapping={spec.softcap})" if spec.softcap else
                "adds learned attention-sink logits to its softmax" if spec.learned_sinks else None)
@@ -268,6 +272,8 @@ class NSNQuantCache(Cache):
         kqs = _per_layer(key_quantizer, n, 'key_quantizer') or [mk()] * n
         vqs = _per_layer(value_quantizer, n, 'value_quantizer') or [mk()] * n
         if any(k.block != v.block for k, v in zip(kqs, vqs)): raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
+        if attention == 'fused' and any(getattr(q, 'scale_bits', 16) != 16 for q in kqs + vqs):
+            raise ValueError("`scale_bits`=4 needs attention='dequant': the fused kernels read fp16 scales")
         src = model if model is not None else config
         ropes = {t: ModelRoPE(src, t) for t in dict.fromkeys(spec.layer_types)}       # each layer type's own RoPE
         self.ropes, self.config, self.bits, self.spec, self.kq, self.vq = ropes, config, bits, spec, kqs[0], vqs[0]
@@ -279,7 +285,8 @@ class NSNQuantCache(Cache):
             if w is not None and (w <= sliding_fp or w < kq.block + window): layers.append(WindowLayer(w)); continue
             r = ropes[t] if spec.pre_rope and rotated else None                      # None: keys quantized as they arrive
             layers.append(NSNQuantLayer(kq, vq, None if r is None else r.canonical, 0 if w else sink, window, quantized_prefill, attention,
-                                        spec.num_kv_heads, spec.head_dim, perm=None if r is None else r.perm, sliding_window=w))
+                                        spec.num_kv_heads, spec.head_dim, perm=None if r is None else r.perm, sliding_window=w,
+                                        fp_sink=0 if w else fp_sink))
         super().__init__(layers=layers)
 
     @property

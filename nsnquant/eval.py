@@ -257,7 +257,7 @@ def plot_distribution_shift(rows:list, # from `distribution_shift`
 # %% ../nbs/09_eval.ipynb #d6389ed2
 from .report import item, write_table, write_figure, model_for
 
-TABLE2_METHODS = ('fp', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1')
+TABLE2_METHODS = ('fp', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'nsn+-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1', 'nsn+-1')   # nsn+: beyond the paper (10b_improved)
 
 def ppl_rows(results:dict) -> list: # one row per method: method, bits_per_element, kv_bits, then `<dataset>_ppl` per dataset
     """The rows of Table 2 from `evaluate` results (perplexity `None` where a method failed; its error is kept).
@@ -304,8 +304,7 @@ def plot_ppl_bits(rows:list, # from `ppl_rows`
         ax.set_yscale('log'); ax.set_ylim(lo / 1.08, top * 1.15)
         ax.yaxis.set_major_formatter(ticker.FormatStrFormatter('%g')); ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter('%g'))
         ax.tick_params(axis='y', which='minor', labelsize=7)
-        xmin, xmax = min(p[0] for p in pts), max(p[0] for p in pts)
-        ax.set_xlim(xmin - .15, xmax + .55)
+        if pts: ax.set_xlim(min(p[0] for p in pts) - .15, max(p[0] for p in pts) + .55)   # room for the labels
         ax.set_xlabel('bits per K/V element (measured)'); ax.set_ylabel('perplexity'); ax.set_title(d, fontsize=9)
         ax.legend(fontsize=7, loc='upper right')
     fig.tight_layout()

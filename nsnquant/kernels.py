@@ -402,6 +402,8 @@ def _check_kernel_quantizer(q, name:str):
     if off or q.meta_bits != 4:
         raise ValueError(f"the Triton kernels read the default layout (all NSN steps, 4-bit metadata); `{name}` has "
                          f"disabled={off}, meta_bits=`{q.meta_bits}`: use the torch path")
+    if getattr(q, 'scale_bits', 16) != 16:
+        raise ValueError(f"the Triton kernels read fp16 scales; `{name}` has `scale_bits`={q.scale_bits}: use `q.encode` and attention='dequant'")
     d, W = q.head_dim, q.block
     if d & (d - 1) or not 32 <= d <= 256: raise ValueError(f"`{name}.head_dim` must be a power of two in [32, 256], got `{d}`")
     if W & (W - 1) or W < 16: raise ValueError(f"`{name}.block` must be a power of two >= 16, got `{W}`")
@@ -728,6 +730,12 @@ def encode_blocks(q, # the quantizer
     return q.encode(x, positions, rope)
 
 # %% ../nbs/04b_kernels.ipynb #be2562a4
+def _unfused(store:KVStore) -> str|None:
+    "What of `store` the fused kernels cannot read (the fp16 overlay, 4-bit scales), or None."
+    why = ([f"`fp_sink`={store.fp_sink}"] if getattr(store, 'fp_sink', 0) else []) + \
+          [f"`{n}.scale_bits`={q.scale_bits}" for n, q in (('kq', store.kq), ('vq', store.vq)) if getattr(q, 'scale_bits', 16) != 16]
+    return ', '.join(why) or None
+
 def fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of one decode step
                            store:KVStore, # the layer's store, holding this step's token
                            scaling:float, # softmax scale
@@ -738,6 +746,10 @@ def fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of on
     backend = backend or os.environ.get('NSNQUANT_KERNEL', 'auto')
     if backend not in ('auto', 'torch', 'triton', 'reference'):
         raise ValueError(f"`backend` must be 'auto', 'torch', 'triton' or 'reference', got `{backend}`")
+    if (why := _unfused(store)) and backend != 'reference':                   # layouts beyond the paper's: the dequantized path
+        if backend != 'auto': raise ValueError(f"`backend`={backend!r} reads packed blocks with fp16 scales only; this store has {why}: "
+                                               "use attention='dequant' (or backend 'auto'/'reference')")
+        backend = 'reference'
     if backend == 'reference' or not (isinstance(store.kq, NSNQuantizer) and isinstance(store.vq, NSNQuantizer)):
         return reference_decode_attention(query, store, scaling, start)
     if backend == 'auto':

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
-from .nsn import RTN, nsn, check_float, expand_blocks
+from .nsn import RTN, rtn, nsn, check_float, expand_blocks
 from .hadamard import Hadamard
 from .codebook import load_codebook, encode_vectors, decode_vectors, check_codebook
 
@@ -66,13 +66,15 @@ class PackedKV(Packed):
     "Packed NSNQuant blocks of keys or values: the tensors a cache stores (any leading dims, e.g. [B, H_kv])."
     codes:Tensor # [..., T, d/8] uint8 codeword index per 8-dim sub-vector
     signs:Tensor|None # [..., T, d/8] uint8 sign bits, bit j = coordinate 8i+j < 0 (2-bit only)
-    scale:Tensor # [..., T] fp16 adaptive scale s' (second norm included)
+    scale:Tensor|None # [..., T] fp16 adaptive scale s' (second norm included); None with `scale_bits=4`
     norm_codes:Tensor|None # [..., T/2] uint8 4-bit norms, two per byte (fp16 [..., T] without double quantization)
     norm_stats:Tensor|None # [..., T/W, 2] fp16 (step, min) of each block's norms
     mean_codes:Tensor|None # [..., T/W, d/2] uint8 4-bit block means, two per byte (fp16 [..., T/W, d] without)
     mean_stats:Tensor|None # [..., T/W, d/group, 2] fp16 (step, min) per group of channels
     roped:bool=False # keys: RoPE was applied to z before the Hadamard
     spec:tuple|None=None # what made these bytes (`NSNQuantizer.spec`); decoding with another quantizer is refused
+    scale_codes:Tensor|None=None # [..., T/2] uint8 4-bit s', two per byte (`scale_bits=4` only)
+    scale_stats:Tensor|None=None # [..., T/W, 2] fp16 (step, min) of each block's s' (`scale_bits=4` only)
 
     @property
     def n_tokens(self) -> int: return self.codes.shape[-2]
@@ -84,7 +86,8 @@ class _QuantizerBase:
     def __init__(self, bits:int=2, head_dim:int=128, block:int=64, randomized:bool=False, seed:int=0,
                  codebook:Tensor|None=None, # [256, 8] override (e.g. the k-means-only codebook)
                  group:int=32, meta_bits:int|None=4, normalize1:bool=True, shift:bool=True, normalize2:bool=True,
-                 hadamard:bool=True, adaptive:bool=True):
+                 hadamard:bool=True, adaptive:bool=True,
+                 scale_bits:int=16): # s' per token in fp16 (the paper), or 4: 4-bit codes with an fp16 step and minimum per block
         if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits not in (1, 2):
             raise ValueError(f"`bits` must be 1 or 2 (an int), got `{bits!r}`")
         for n, v in (('head_dim', head_dim), ('block', block), ('group', group)):
@@ -95,6 +98,9 @@ class _QuantizerBase:
         if meta_bits is not None and (isinstance(meta_bits, bool) or not isinstance(meta_bits, numbers.Integral) or meta_bits != 4):
             raise ValueError(f"`meta_bits` must be 4 (4-bit norms and means, two per byte, with fp16 step and minimum) or None "
                              f"(fp16 values), got `{meta_bits!r}`")
+        if isinstance(scale_bits, bool) or not isinstance(scale_bits, numbers.Integral) or scale_bits not in (4, 16):
+            raise ValueError(f"`scale_bits` must be 16 (fp16 s', the paper) or 4 (4-bit s' with fp16 step and minimum per block), got `{scale_bits!r}`")
+        self.scale_bits = int(scale_bits)
         self.bits, self.head_dim, self.block, self.group, self.meta_bits = bits, head_dim, block, group, meta_bits
         self.randomized, self.seed = randomized, seed
         self.normalize1, self.shift, self.normalize2, self.use_hadamard, self.adaptive = normalize1, shift, normalize2, hadamard, adaptive
@@ -104,11 +110,13 @@ class _QuantizerBase:
         self.spec = (('bits', bits), ('head_dim', head_dim), ('block', block), ('group', group), ('meta_bits', meta_bits),
                      ('hadamard', (randomized, seed if randomized else None) if hadamard else None), ('adaptive', adaptive),
                      ('steps', (normalize1, shift, normalize2)), ('codebook', digest))   # what the packed bytes depend on
+        if self.scale_bits != 16: self.spec += (('scale_bits', self.scale_bits),)               # (the default's spec is unchanged)
 
     def __repr__(self):
         off = [n for n in ('normalize1', 'shift', 'normalize2', 'adaptive') if not getattr(self, n)] + ([] if self.use_hadamard else ['hadamard'])
         return (f"NSNQuantizer(bits={self.bits}, head_dim={self.head_dim}, block={self.block}, randomized={self.randomized}"
-                + (f", disabled={off}" if off else '') + (', meta=fp16' if self.meta_bits is None else '') + ')')
+                + (f", disabled={off}" if off else '') + (', meta=fp16' if self.meta_bits is None else '')
+                + (f", scale_bits={self.scale_bits}" if self.scale_bits != 16 else '') + ')')
 
     def _rot(self, z, inverse=False):
         "The Hadamard transform (or its inverse) on the last dim; identity when disabled."
@@ -149,7 +157,10 @@ class NSNQuantizer(_QuantizerBase):
         c = decode_vectors(idx, signs, cb, self.bits)
         scale = r.s * (adaptive_scale(h, c) if self.adaptive else 1.)
         if scale.numel() and float(scale.abs().max()) > 65504.: raise ValueError("adaptive scale overflows fp16: `x` is degenerate")
-        return PackedKV(idx, signs, scale.half(), *self._pack_meta(r), roped=rope is not None, spec=self.spec)
+        if self.scale_bits == 16: return PackedKV(idx, signs, scale.half(), *self._pack_meta(r), roped=rope is not None, spec=self.spec)
+        q = rtn(scale.unflatten(-1, (-1, self.block)), self.scale_bits)          # per block, like the norms: [..., nb, W]
+        return PackedKV(idx, signs, None, *self._pack_meta(r), roped=rope is not None, spec=self.spec,
+                        scale_codes=pack_nibbles(q.codes.flatten(-2)), scale_stats=torch.cat([q.scale, q.lo], -1))
 
     def _pack_meta(self, r):
         "norm_codes, norm_stats, mean_codes, mean_stats from the NSN statistics."
@@ -163,10 +174,16 @@ class NSNQuantizer(_QuantizerBase):
 
     def _unpack_norm(self, p:PackedKV) -> Tensor:
         "Dequantized first norms [..., T]."
-        if p.norm_codes is None: return torch.ones(p.scale.shape, device=p.scale.device)
+        if p.norm_codes is None: return torch.ones(p.codes.shape[:-1], device=p.codes.device)
         if p.norm_stats is None: return p.norm_codes.float()
         q = unpack_nibbles(p.norm_codes).unflatten(-1, (-1, self.block))           # [..., nb, W]
         return RTN(q, p.norm_stats[..., :1], p.norm_stats[..., 1:], 4).dequantize().flatten(-2)
+
+    def _unpack_scale(self, p:PackedKV) -> Tensor:
+        "Dequantized adaptive scales s' [..., T] float32."
+        if p.scale is not None: return p.scale.float()
+        q = unpack_nibbles(p.scale_codes).unflatten(-1, (-1, self.block))         # [..., nb, W]
+        return RTN(q, p.scale_stats[..., :1], p.scale_stats[..., 1:], 4).dequantize().flatten(-2)
 
     def _unpack_mean(self, p:PackedKV) -> Tensor:
         "Dequantized block means [..., nb, d]."
@@ -184,12 +201,14 @@ class NSNQuantizer(_QuantizerBase):
               ) -> Tensor: # [..., T, d] float32 (post-RoPE for keys)
         "Reconstruct the tokens of `p`."
         if getattr(p, 'spec', None) is not None and p.spec != self.spec:
-            diff = [f"{k} {a!r} (in `p`) vs {b!r} (here)" for (k, a), (_, b) in zip(p.spec, self.spec) if a != b]
+            a_, b_ = dict(p.spec), dict(self.spec)
+            diff = [f"{k} {a_.get(k, 16 if k == 'scale_bits' else None)!r} (in `p`) vs {b_.get(k, 16 if k == 'scale_bits' else None)!r} (here)"
+                    for k in dict.fromkeys([*a_, *b_]) if a_.get(k) != b_.get(k)]
             raise ValueError(f"`p` was encoded by a different quantizer ({'; '.join(diff)}): decode it with the quantizer that made it")
         if p.roped and rope is None: raise ValueError("`p` holds keys encoded with RoPE: pass the same `rope` (and `positions`) to decode")
         if p.codes.shape[-2] == 0: return torch.zeros(*p.codes.shape[:-1], self.head_dim, device=p.codes.device)
         c = decode_vectors(p.codes, p.signs, self.codebook.to(p.codes.device), self.bits)
-        y = self._rot(p.scale.float()[..., None] * c, inverse=True)      # s' H^T c, approx s * RoPE(z)
+        y = self._rot(self._unpack_scale(p)[..., None] * c, inverse=True)      # s' H^T c, approx s * RoPE(z)
         mu = expand_blocks(self._unpack_mean(p), self.block)             # [..., T, d]
         if p.roped: mu = rope.apply(mu, _check_positions(y, positions, rope)).float()
         return self._unpack_norm(p)[..., None] * (y + mu)
@@ -200,7 +219,8 @@ class NSNQuantizer(_QuantizerBase):
         meta = 4 if self.meta_bits is not None else 16
         norm = (meta + (32 / W if self.meta_bits is not None else 0)) if self.normalize1 else 0
         mean = (d * meta + (d // g * 32 if self.meta_bits is not None else 0)) / W if self.shift else 0
-        return d + (d if self.bits == 2 else 0) + 16 + norm + mean
+        scale = 16 if self.scale_bits == 16 else self.scale_bits + 32 / W     # fp16 s', or 4-bit codes + fp16 step/min per block
+        return d + (d if self.bits == 2 else 0) + scale + norm + mean
 
     @property
     def bits_per_element(self) -> float:

@@ -62,13 +62,15 @@ class _StoreCore:
                  sink:int=0, # first tokens of each row kept in full precision
                  window:int=0, # most recent tokens kept in full precision beyond the incomplete block
                  encoder=None, # `encoder(q, x, positions, rope)` -> Packed for [N, H, W, d] blocks; default `q.encode`
+                 fp_sink:int=0, # first tokens of each row also kept in fp16 and read from there (packed as usual; beyond the paper)
                 ):
         self.kq, self.vq = check_quantizer(kq, 'kq'), check_quantizer(vq, 'vq')
         self.encoder = encoder or (lambda q, x, positions=None, rope=None: q.encode(x, positions, rope))
         if kq.block != vq.block: raise ValueError(f"`kq` and `vq` must share a block size, got `{kq.block}` and `{vq.block}`")
-        for n, v in (('sink', sink), ('window', window)):
-            if not isinstance(v, int) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
-        self.rope, self.block, self.sink, self.window = rope, kq.block, sink, window
+        for n, v in (('sink', sink), ('window', window), ('fp_sink', fp_sink)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
+        if sink and fp_sink: raise ValueError(f"`sink`={sink} and `fp_sink`={fp_sink} both keep the first tokens in full precision: use one")
+        self.rope, self.block, self.sink, self.window, self.fp_sink = rope, kq.block, sink, window, fp_sink
         self.reset()
 
     def reset(self):
@@ -79,6 +81,7 @@ class _StoreCore:
         self.block_pos, self.n_slots = None, 0   # [slots] position of each block's first token; slots in use
         self.pos_hi = 0                          # above every packed token's position (sizes RoPE tables without a sync)
         self.table = self.nblk = self.n_sink = self.n_tail = self.pos0 = None
+        self.fs_k = self.fs_v = None     # the fp16 overlay of the first `fp_sink` tokens, [B, H, fp_sink, d]
         self._decode = None              # the decode fast path's state (see `_decode_state`), None when stale
 
     def _init(self, k:Tensor):
@@ -89,13 +92,15 @@ class _StoreCore:
         self.table = torch.zeros(B, 4, dtype=torch.long, device=k.device)
         self.sink_k, self.sink_v = (k.new_zeros(B, H, self.sink, D) for _ in range(2))
         self.tail_k, self.tail_v = (k.new_zeros(B, H, self.block + self.window, D) for _ in range(2))
+        self.fs_k, self.fs_v = (k.new_zeros(B, H, self.fp_sink, D, dtype=torch.float16) for _ in range(2))
 
     @property
     def lengths(self) -> Tensor: # [B] real tokens per row
         return self.n_sink + self.block * self.nblk + self.n_tail if self.B else torch.zeros(0, dtype=torch.long)
 
     def __repr__(self):
-        return (f"KVStore(rows={self.B}, block={self.block}, sink={self.sink}, window={self.window}, slots={self.n_slots}, "
+        return (f"KVStore(rows={self.B}, block={self.block}, sink={self.sink}, window={self.window}, "
+                + (f"fp_sink={self.fp_sink}, " if self.fp_sink else '') + f"slots={self.n_slots}, "
                 f"tokens={self.lengths.tolist()})")
 
     def append(self, k:Tensor, v:Tensor, # [B, H, T, d] new keys (post-RoPE) and values
@@ -127,7 +132,8 @@ class _StoreCore:
         "Whether every row can take a decode token into its tail (rows non-empty, sinks full), the positions they expect, and how many steps until a tail fills."
         if self._decode is None:
             n = self.lengths
-            self._decode = dict(ready=bool((n > 0).all()) and bool((self.n_sink >= self.sink).all()), next=self.pos0 + n,
+            self._decode = dict(ready=bool((n > 0).all()) and bool((self.n_sink >= self.sink).all()) and bool((n >= self.fp_sink).all()),
+                                next=self.pos0 + n,
                                 to_pack=int((self.block + self.window - self.n_tail).min()))
         return self._decode
 
@@ -153,6 +159,15 @@ class _StoreCore:
         B, H, T, D = k.shape
         W, C = self.block, self.block + self.window
         n_new = (T - skip).clamp(min=0)
+        if self.fp_sink:                                                        # the overlay: fp16 copies of the row's first tokens
+            n0 = self.lengths
+            nf = (self.fp_sink - n0).clamp(min=0).minimum(n_new)
+            if nf.any():
+                r, i = ragged_arange(nf)
+                ck, cv = k[r, :, skip[r] + i].half(), v[r, :, skip[r] + i].half()
+                if not (torch.isfinite(ck).all() and torch.isfinite(cv).all()):
+                    raise ValueError("`fp_sink` keeps the first tokens in fp16, and one of their keys or values is beyond fp16's range")
+                self.fs_k[r, :, n0[r] + i], self.fs_v[r, :, n0[r] + i] = ck, cv
         ns = (self.sink - self.n_sink).clamp(min=0).minimum(n_new)             # new tokens that become sinks
         if ns.any():
             r, i = ragged_arange(ns)
@@ -228,7 +243,7 @@ class _StoreReads(_StoreCore):
     def view(self, length:int|None=None, # the view's token axis (default: the longest row; longer rows show their last `length`)
              dtype=None, # default: the store's dtype
             ) -> tuple: # K, V [B, H, length, d]
-        "Dequantized K, V: each row's sinks, decoded blocks and tail right-aligned after zeros for its padding."
+        "Dequantized K, V: each row's sinks, decoded blocks and tail right-aligned after zeros for its padding (the first `fp_sink` tokens from the fp16 overlay)."
         n, W, dtype = self.lengths, self.block, dtype or self.dtype
         L = int(n.max()) if length is None else length
         kd, vd = self.dequantized(dtype)
@@ -236,10 +251,11 @@ class _StoreReads(_StoreCore):
         j = torch.arange(L, device=self.device) - (L - n)[:, None]               # index among the row's real tokens
         ns, npk = self.n_sink[:, None], W * self.nblk[:, None]
         src = torch.where(j < 0, 0, torch.where(j < ns, 1 + j, torch.where(j < ns + npk, 1 + S + j - ns, 1 + S + P + j - ns - npk)))
+        if self.fp_sink: src = torch.where((j >= 0) & (j < self.fp_sink), 1 + S + P + self.tail_k.shape[2] + j, src)   # the overlay
         idx = src[:, None, :, None].expand(self.B, self.H, L, self.D)
         z = self.sink_k.new_zeros(self.B, self.H, 1, self.D, dtype=dtype)
-        cat = lambda s, d, t: torch.cat([z, s.to(dtype)] + ([] if d is None else [d]) + [t.to(dtype)], 2)
-        return cat(self.sink_k, kd, self.tail_k).gather(2, idx), cat(self.sink_v, vd, self.tail_v).gather(2, idx)
+        cat = lambda s, d, t, f: torch.cat([z, s.to(dtype)] + ([] if d is None else [d]) + [t.to(dtype)] + ([f.to(dtype)] if self.fp_sink else []), 2)
+        return cat(self.sink_k, kd, self.tail_k, self.fs_k).gather(2, idx), cat(self.sink_v, vd, self.tail_v, self.fs_v).gather(2, idx)
 
     def block_nbytes(self) -> int:
         "Bytes of one packed block: keys and values of all heads."
@@ -247,11 +263,12 @@ class _StoreReads(_StoreCore):
 
     def nbytes(self, fp_bits:int|None=None, # count full-precision tokens at this width (default: as stored)
               ) -> int:
-        "Bytes the rows hold: their packed blocks (a block shared by rows counted for each) and their full-precision tokens."
+        "Bytes the rows hold: their packed blocks (a block shared by rows counted for each), their full-precision tokens and the fp16 overlay."
         if not self.B: return 0
         fp = int((self.n_sink + self.n_tail).sum()) * 2 * self.H * self.D
         per = self.tail_k.element_size() if fp_bits is None else fp_bits / 8
-        return int(round(fp * per)) + int(self.nblk.sum()) * self.block_nbytes()
+        ov = int(self.lengths.clamp(max=self.fp_sink).sum()) * 2 * self.H * self.D * (2 if fp_bits is None else fp_bits / 8)
+        return int(round(fp * per)) + int(round(ov)) + int(self.nblk.sum()) * self.block_nbytes()
 
     def n_elements(self) -> int: # 2 x tokens x heads x head_dim
         "K/V elements the rows stand for."
@@ -260,7 +277,7 @@ class _StoreReads(_StoreCore):
     def allocated_nbytes(self) -> int:
         "Bytes of every buffer as allocated (capacity, shared blocks once): what the store costs in memory."
         if not self.B: return 0
-        ts = [self.table, self.sink_k, self.sink_v, self.tail_k, self.tail_v, self.block_pos] + [t for s in self.pool.values() for t in s.values()]
+        ts = [self.table, self.sink_k, self.sink_v, self.tail_k, self.tail_v, self.fs_k, self.fs_v, self.block_pos] + [t for s in self.pool.values() for t in s.values()]
         return sum(t.numel() * t.element_size() for t in ts if t is not None)
 
     def spans(self, T:int, # slots of the coming update
@@ -284,7 +301,7 @@ class KVStore(_StoreReads):
     all rows and addressed by a per-row block table. A block is immutable once packed (its mean is frozen), so rows can share
     blocks, and reordering or repeating rows moves table entries, not data. Keys are taken post-RoPE; a pre-RoPE quantizer gets
     them with RoPE inverted at their positions (in float64)."""
-    _ROW_STATE = ('table', 'nblk', 'n_sink', 'n_tail', 'pos0', 'sink_k', 'sink_v', 'tail_k', 'tail_v')
+    _ROW_STATE = ('table', 'nblk', 'n_sink', 'n_tail', 'pos0', 'sink_k', 'sink_v', 'tail_k', 'tail_v', 'fs_k', 'fs_v')
 
     def select(self, idx:Tensor|list, # row indices, with repeats or in any order
               ):
@@ -320,7 +337,7 @@ class KVStore(_StoreReads):
                    ):
         "Drop each row's leading packed blocks whose tokens all lie before `start` (for a sliding window; stores without sinks)."
         if not self.B or not self.n_slots: return
-        if self.sink: raise ValueError("a store with sinks cannot drop blocks: sliding-window layers keep no sinks")
+        if self.sink or self.fp_sink: raise ValueError("a store with sinks cannot drop blocks: sliding-window layers keep no sinks")
         W = self.block
         first = self.block_pos[self.table[:, 0]]
         d = torch.where(self.nblk > 0, ((torch.as_tensor(start, device=self.device) - first) // W).clamp(min=0).minimum(self.nblk), 0)
