@@ -52,11 +52,11 @@ def ppl_windows(model, # a supported causal LM
                 calib:dict|None=None, # CQ calibration arguments (see `make_cache`)
                 progress:bool=False,
                 **cache_kw, # passed to `make_cache`
-               ) -> dict: # ppl, nll, tokens (predicted), windows, seconds, kv_bits
+               ) -> dict: # ppl, nll, window_nll (per window, per token), tokens (predicted), windows, seconds, kv_bits
     "Protocol 1: perplexity over `n` windows, each one forward pass through a fresh cache with quantized K/V."
     use_nsnquant_attention(model)
     w, dev = windows(tokens, length, n), model.device
-    nll, t0, kvb = 0., time.time(), []
+    per, t0, kvb = [], time.time(), []
     for x in tqdm(w, desc=method, disable=not progress, leave=False):
         x = x[None].to(dev)
         if parse_method(method)['kind'] == 'fp': logits = model(x, use_cache=False).logits
@@ -64,9 +64,9 @@ def ppl_windows(model, # a supported causal LM
             cache = make_cache(method, model, quantized_prefill=True, calib=calib, **cache_kw)
             logits = model(x, cache=cache, use_cache=True).logits
             kvb.append(kv_bits(cache))
-        nll += _nll(logits[:, :-1], x[:, 1:])
+        per.append(_nll(logits[:, :-1], x[:, 1:]) / (length - 1))
     N = n * (length - 1)
-    return dict(ppl=math.exp(nll / N), nll=nll / N, tokens=N, windows=n, seconds=round(time.time() - t0, 2),
+    return dict(ppl=math.exp(sum(per) / n), nll=sum(per) / n, window_nll=per, tokens=N, windows=n, seconds=round(time.time() - t0, 2),
                 kv_bits=sum(kvb) / len(kvb) if kvb else 16.0)
 
 # %% ../nbs/09_eval.ipynb #6b4a57d6
@@ -211,22 +211,22 @@ def cmd_eval(a) -> int: # the exit status: 1 if a method or corpus failed (0 wit
 def distribution_shift(model, # a supported causal LM
                        corpus_a:str='pydoc', corpus_b:str='code', # the two corpora (their calib and eval splits)
                        cq:str='cq-8c10b', # the CQ preset
-                       nsn:str='nsn-1', # the NSNQuant method beside it
+                       nsn:str|list='nsn-1', # the NSNQuant method(s) beside it
                        windows:int=2, length:int=512, # protocol 1 windows per corpus
                        calib:dict|None=None, # CQ calibration arguments (n_tokens, iters, seed, root); the corpus is set here
                        tokenizer=None, progress:bool=True,
                        fp:bool=True, # include the full-precision rows
-                      ) -> list: # rows: method, calibrated_on, evaluated_on, in_distribution, bits, ppl
+                      ) -> list: # rows: method, calibrated_on, evaluated_on, in_distribution, bits (packed), kv_bits (measured), ppl
     "Perplexity of CQ calibrated on A and on B, each evaluated on A and B, beside NSNQuant (no calibration) and full precision."
     tok = tokenizer if tokenizer is not None else load_tokenizer(model.config._name_or_path)
     data = {c: load_tokens(c, tok, 'eval', max_tokens=windows * length) for c in (corpus_a, corpus_b)}
-    specs = [('fp', 'fp', None)] * fp + [(nsn, nsn, None)] + [(f"{cq}@{c}", cq, c) for c in (corpus_a, corpus_b)]
+    specs = [('fp', 'fp', None)] * fp + [(m, m, None) for m in ([nsn] if isinstance(nsn, str) else nsn)] + [(f"{cq}@{c}", cq, c) for c in (corpus_a, corpus_b)]
     rows = []
     for name, label, cal_on in tqdm(specs, desc='distribution shift', disable=not progress):
         for ev in (corpus_a, corpus_b):
             r = ppl_windows(model, data[ev], name, length, windows, calib=calib)
             rows.append(dict(method=label, calibrated_on=cal_on, evaluated_on=ev, in_distribution=cal_on in (None, ev),
-                             bits=bits_per_element(label, model), ppl=r['ppl']))
+                             bits=bits_per_element(label, model), kv_bits=r['kv_bits'], ppl=r['ppl']))
     return rows
 
 # %% ../nbs/09_eval.ipynb #fcb87226
@@ -240,7 +240,7 @@ def plot_distribution_shift(rows:list, # from `distribution_shift`
     wd = 0.8 / len(series)
     for j, (m, cal) in enumerate(series):
         rs = {r['evaluated_on']: r for r in rows if (r['method'], r['calibrated_on']) == (m, cal)}
-        name = m.replace('cq-', 'CQ-').replace('nsn-', 'NSNQuant-')
+        name = m.replace('cq-', 'CQ-').replace('nsn-', 'NSNQuant-').replace('nsn+-', 'NSNQuant+-')
         label = f"{name} calibrated on {cal}" if cal else (name if m == 'fp' else f"{name} (no calibration)")
         for i, ev in enumerate(evs):
             b = ax.bar(i + (j - (len(series) - 1) / 2) * wd, rs[ev]['ppl'], wd, color=f"C{j}", label=label if i == 0 else None,
@@ -353,8 +353,9 @@ def compute_distribution_shift(cfg):
     model, tok = model_for(cfg)
     a, b = cfg['data'][:2]
     w = cfg.get('shift_windows', cfg['windows'])                      # the same windows as Table 2, so the two agree
-    return dict(rows=[r for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))
-                      for r in distribution_shift(model, a, b, cq=cq, nsn=nsn, windows=w, length=cfg['length'], tokenizer=tok, fp=nsn == 'nsn-1')],
+    return dict(rows=[r for cq, b_ in (('cq-8c10b', 1), ('cq-4c9b', 2))            # the paper's method and, beside it, nsn+ (10b_improved)
+                      for r in distribution_shift(model, a, b, cq=cq, nsn=[f'nsn-{b_}', f'nsn+-{b_}'], windows=w, length=cfg['length'],
+                                                  tokenizer=tok, fp=b_ == 1)],
                 windows=w, length=cfg['length'])
 
 @compute_distribution_shift.renderer
@@ -363,9 +364,10 @@ def render_distribution_shift(res, out):
     fp = [r for r in res['rows'] if r['method'] == 'fp']
     fig, axs = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, (cq, nsn) in zip(axs, (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))):
-        rs = fp + [r for r in res['rows'] if r['method'] in (cq, nsn)]
+        rs = fp + [r for r in res['rows'] if r['method'] in (cq, nsn, nsn.replace('nsn-', 'nsn+-'))]
         b = {r['method']: r['bits'] for r in rs}
-        plot_distribution_shift(rs, f"{_name(cq)} ({b[cq]:.2f} bits) vs {_name(nsn)} ({b[nsn]:.2f} bits); hatched: out of distribution", ax)
+        plot_distribution_shift(rs, f"{_name(cq)} ({b[cq]:.2f} bits) vs {_name(nsn)} ({b[nsn]:.2f} bits)" +
+                                (f" and {_name(nsn.replace('nsn-', 'nsn+-'))}" if nsn.replace('nsn-', 'nsn+-') in b else '') + '; hatched: out of distribution', ax)
     return write_table(res['rows'], out, 'fig1a_distribution_shift') + write_figure(fig, out, 'fig1a_distribution_shift')
 
 @compute_distribution_shift.describer
@@ -376,6 +378,7 @@ def describe_distribution_shift(res):
     for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2')):
         shift = [f"calibrated on {a}, {ppl(cq, a, a):.2f} on {a} and {ppl(cq, a, b):.2f} on {b} ({100 * (ppl(cq, a, b) / ppl(cq, b, b) - 1):+.1f}% against CQ calibrated on {b})"
                  for a, b in (evs, evs[::-1])]
-        t.append(f"{_name(cq)}: " + '; '.join(shift) + f". {_name(nsn)}, never calibrated: " + ', '.join(f"{ppl(nsn, None, e):.2f} on {e}" for e in evs) + '.')
+        t.append(f"{_name(cq)}: " + '; '.join(shift) + '. ' + '; '.join(f"{_name(m)}, never calibrated: " + ', '.join(f"{ppl(m, None, e):.2f} on {e}" for e in evs)
+                                                               for m in (nsn, nsn.replace('nsn-', 'nsn+-')) if any(r['method'] == m for r in rows)) + '.')
     return ' '.join(t)
 

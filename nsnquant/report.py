@@ -16,8 +16,10 @@ __all__ = ['PRESETS', 'ITEMS', 'preset_config', 'Item', 'item', 'run_item', 'wri
 
 # %% ../nbs/08a_report.ipynb #35f57d38
 PRESETS = {
-    'embedded': dict(model='smollm2', data=['pydoc', 'code'], length=512, windows=8, rd_samples=65536, device='cpu'),
-    'paper': dict(model='meta-llama/Meta-Llama-3-8B', data=['wikitext2', 'c4'], length=2048, windows=64, rd_samples=262144, device='cuda'),
+    'embedded': dict(model='smollm2', data=['pydoc', 'code'], length=512, windows=8, rd_samples=65536, device='cpu',
+                     improved_select='pydocs', improved_report=['pydoc', 'bible', 'code'], improved_windows=16),
+    'paper': dict(model='meta-llama/Meta-Llama-3-8B', data=['wikitext2', 'c4'], length=2048, windows=64, rd_samples=262144, device='cuda',
+                  improved_select='wikitext2', improved_report=['c4'], improved_windows=64),
 }
 
 def preset_config(name:str='embedded', **overrides) -> dict:
