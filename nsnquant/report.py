@@ -11,8 +11,8 @@ import torch
 from .models import load_model
 
 # %% auto #0
-__all__ = ['PRESETS', 'ITEMS', 'preset_config', 'Item', 'item', 'run_item', 'write_table', 'write_figure', 'write_gallery',
-           'model_for']
+__all__ = ['PRESETS', 'ITEMS', 'preset_config', 'Item', 'item', 'run_item', 'write_table', 'compact_png', 'write_figure',
+           'write_gallery', 'model_for']
 
 # %% ../nbs/08a_report.ipynb #35f57d38
 PRESETS = {
@@ -101,12 +101,23 @@ def write_table(rows:list, # dicts with the same keys
     (out/f'{name}.md').write_text('\n'.join(md) + '\n')
     return [out/f'{name}.csv', out/f'{name}.md']
 
+def compact_png(path:Path, limit:int=150_000) -> Path:
+    "Re-encode a PNG over `limit` bytes with a 256-colour palette (dense scatter plots), keeping whichever file is smaller."
+    from PIL import Image
+    path = Path(path)
+    if path.stat().st_size <= limit: return path
+    tmp = path.with_suffix('.tmp.png')
+    Image.open(path).convert('RGB').quantize(256, method=Image.Quantize.FASTOCTREE).save(tmp, optimize=True)
+    if tmp.stat().st_size < path.stat().st_size: tmp.replace(path)
+    else: tmp.unlink()
+    return path
+
 def write_figure(fig, out:Path, name:str) -> list:
-    "Save a matplotlib figure as PNG under `out`; return the path."
+    "Save a matplotlib figure as PNG under `out` (compacted when large); return the path."
     import matplotlib.pyplot as plt
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out/f'{name}.png', dpi=130, bbox_inches='tight'); plt.close(fig)
-    return [out/f'{name}.png']
+    return [compact_png(out/f'{name}.png')]
 
 # %% ../nbs/08a_report.ipynb #1f08514a
 def _run_line(m:dict) -> str:
