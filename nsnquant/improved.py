@@ -5,6 +5,7 @@
 # %% ../nbs/10b_improved.ipynb #de9a8928
 from __future__ import annotations
 import math
+from .baselines import CQ_DEFAULTS
 from .data import load_tokens
 from .eval import ppl_windows, plot_ppl_bits, _bit_class, _name
 from .report import item, write_table, write_figure, model_for
@@ -77,7 +78,8 @@ def describe_improved(res):
     held = res['report']
     t = [f"{res['windows']} windows of {res['length']} tokens per corpus (protocol 1). The nsn+ settings were chosen on {res['select']}; "
          f"{', '.join(held)} were not used for choosing. dNLL: paired per-window difference of mean NLL per token (nats) against the paper's method "
-         f"of the same bit class, ± its standard error."]
+         f"of the same bit class, ± its standard error. CQ is calibrated on {CQ_DEFAULTS['corpus']} (its default calibration corpus), "
+         f"so {CQ_DEFAULTS['corpus']} is in distribution for CQ only."]
     for b, (most, target) in TARGETS.items():
         rs = [get[c, f'nsn+-{b}'] for c in held if (c, f'nsn+-{b}') in get]
         if not rs: continue
