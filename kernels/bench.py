@@ -1,7 +1,7 @@
 """Benchmark NSNQuant decoding: attention alone (one layer, against context and batch) and the default model end to end.
 
 `make bench` runs it with CPU-sized defaults; `--quick` is a smoke run. On a GPU the fused path is the Triton kernel, on a CPU
-the compiled loops of `nsnquant.kernels` (or torch operators without a C compiler). Results go to
+the compiled loops of `nsnquant.attention` (or torch operators without a C compiler). Results go to
 kernels/results/<device>.json plus a plot beside it, and tables with ratios against full precision are printed.
 
 Attention alone, one layer (`--heads` KV heads x `--groups` query heads each, d = `--head-dim`), caches filled through a
@@ -10,7 +10,7 @@ Attention alone, one layer (`--heads` KV heads x `--groups` query heads each, d 
   sdpa_attention_forward does for one decode token with a padding mask); ratios are against this one.
 - `fp-gqa`: the same with `enable_gqa=True` (what sdpa_attention_forward calls for an unmasked decode step).
 - `kivi2`: KIVI at 2 bits as `nsnquant.baselines.KIVIQuantizer` stores it, dequantized with its own `decode`, then SDPA.
-- `nsn2`, `nsn1`: `nsnquant.kernels.fused_decode_attention` on the store (2 and 1 bit).
+- `nsn2`, `nsn1`: `nsnquant.triton_kernels.fused_decode_attention` on the store (2 and 1 bit).
 
 End to end (`--e2e`, on by default on a CPU): the embedded SmolLM2-135M in its dtype, decode ms/step and tokens/s at each
 (batch, context) for `fp` (DynamicCache), `nsn-1`/`nsn-2` (NSNQuantCache, fused attention) and `kivi-2` (the project's KIVI cache,
@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from nsnquant.kernels import fused_decode_attention, triton_encode, cpu_kernels
+from nsnquant.attention import cpu_kernels
+from nsnquant.triton_kernels import fused_decode_attention, triton_encode
 from nsnquant.quantizer import NSNQuantizer
 from nsnquant.store import KVStore
 from nsnquant.models import StandardRoPE

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# GPU check of nsnquant.kernels, one script, sized for under 8 minutes on one H100/H200:
+# GPU check of nsnquant.triton_kernels, one script, sized for under 8 minutes on one H100/H200:
 #   1. environment: a venv (default .venv-gpu) that sees the machine's CUDA torch/triton if it has them, else installs
 #      TORCH_SPEC (a CUDA build); then the package with its extras. Offline machines: put wheels in $WHEELS (pip download ...)
 #      and they are used with --no-index; without network or wheels the package is installed --no-deps over what is there.
-#   2. the GPU-flagged notebook tests:  nbdev_test --flags cuda --path nbs/04b_kernels.ipynb
+#   2. the GPU-flagged notebook tests:  nbdev_test --flags cuda --path nbs/04c_triton.ipynb
 #   3. the GPU pytest tests:            pytest -m cuda tests/
 #   4. the benchmark:                   python kernels/bench.py  (writes kernels/results/<gpu>.json and .png)
 # Logs go to kernels/results/gpu_check_*.log. Exit status: non-zero if any step failed (all steps still run).
@@ -36,7 +36,7 @@ print(f"torch {torch.__version__}, triton {triton.__version__}, transformers {tr
 PY
 
 BIN="$VENV/bin"
-if [ -x "$BIN/nbdev_test" ]; then step nbdev timeout 300 "$BIN/nbdev_test" --flags cuda --path nbs/04b_kernels.ipynb
+if [ -x "$BIN/nbdev_test" ]; then step nbdev timeout 300 "$BIN/nbdev_test" --flags cuda --path nbs/04c_triton.ipynb
 else echo "== nbdev: nbdev not installed, skipped"; status=1; fi
 step pytest timeout 240 "$PY" -m pytest -q -m cuda tests/test_kernels.py
 step bench timeout 300 "$PY" kernels/bench.py --out "$OUTDIR"

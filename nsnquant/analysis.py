@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_analysis.ipynb #f73678c9
 from __future__ import annotations
-import importlib.util, math
+import importlib.util, json, math
 import torch
 import torch.nn.functional as F
 from torch import Tensor

@@ -4,8 +4,8 @@
 
 # %% ../nbs/07_baselines.ipynb #2670d242
 from __future__ import annotations
-import json, math, time
-from dataclasses import dataclass, field, replace
+import json, time
+from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,8 @@ from .models import check_supported
 # %% auto #0
 __all__ = ['METHODS', 'CQ_DEFAULTS', 'IMPROVED', 'pack_bits', 'unpack_bits', 'GroupPacked', 'rtn_minmax', 'KIVIQuantizer',
            'batched_nearest', 'cq_assign', 'CQQuantizer', 'kmeans_batched', 'CQCalibration', 'cq_path', 'calibrate_cq',
-           'quanto_status', 'qtensor_nbytes', 'parse_method', 'make_cache', 'bits_per_element']
+           'quanto_status', 'qtensor_nbytes', 'parse_method', 'method_label', 'bit_class', 'make_cache',
+           'bits_per_element']
 
 # %% ../nbs/07_baselines.ipynb #98fff466
 def pack_bits(q:Tensor, # [..., n] integer codes in [0, 2**bits)
@@ -331,6 +332,16 @@ def parse_method(method:str) -> dict:
             if 'corpus' in d: out['corpus'] = d['corpus']
             return out
     raise ValueError(f"`method`=`{method!r}` is unknown; known: {', '.join(METHODS)}, 'identity', 'cq-<c>c<b>b[@corpus]'")
+
+# %% ../nbs/07_baselines.ipynb #45ca6622
+def method_label(method:str) -> str:
+    "A method's name as tables and figures print it (`'nsn-2'` -> `'NSNQuant-2'`, `'kivi-h-1'` -> `'KIVI+H-1'`, `'cq-4c9b'` -> `'CQ-4c9b'`)."
+    return method.replace('nsn-', 'NSNQuant-').replace('kivi-h-', 'KIVI+H-').replace('kivi-', 'KIVI-').replace('cq-', 'CQ-')
+
+def bit_class(method:str) -> int|None:
+    "The nominal bit width a method is compared at: its `-b` suffix, CQ's code bits per channel rounded down; None for full precision."
+    p = parse_method(method)
+    return p['bits'] if 'bits' in p else p['b'] // p['c'] if p['kind'] == 'cq' else None
 
 # %% ../nbs/07_baselines.ipynb #a890a4a2
 def make_cache(method:str, # a name from `METHODS` (or 'identity', 'cq-<c>c<b>b[@corpus]')

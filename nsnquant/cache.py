@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_cache.ipynb #86903b83
 from __future__ import annotations
-import copy, json, sys
+import json, sys
 from dataclasses import dataclass
 import torch
 from torch import Tensor
@@ -16,7 +16,7 @@ from .nsn import check_float
 from .quantizer import NSNQuantizer, Packed
 from .models import ModelRoPE, ModelSpec, check_supported, mean_group
 from .store import KVStore
-from .kernels import fused_decode_attention, encode_blocks
+from .triton_kernels import fused_decode_attention, encode_blocks
 
 # %% auto #0
 __all__ = ['DensePacked', 'IdentityQuantizer', 'padding_slots', 'FusedView', 'MixedView', 'NSNQuantLayer', 'WindowLayer',
@@ -87,7 +87,7 @@ class NSNQuantLayer(DynamicLayer):
                  rope, # the model's rotary embedding in the store's channel order (None: keys are quantized after RoPE)
                  sink:int=0, window:int=0, quantized_prefill:bool=False, attention:str='dequant',
                  num_kv_heads:int|None=None, head_dim:int|None=None, # what the model must send (checked on every update)
-                 encoder=None, # how the store encodes blocks (default: `nsnquant.kernels.encode_blocks`)
+                 encoder=None, # how the store encodes blocks (default: `nsnquant.triton_kernels.encode_blocks`)
                  perm:Tensor|None=None, # channel order of the store (`ModelRoPE.perm`; None: the model's own)
                  sliding_window:int|None=None, # a sliding-window layer: a query sees this many tokens, itself included
                  fp_sink:int=0): # first tokens of each row also kept in fp16 and read from there (`KVStore`; beyond the paper)

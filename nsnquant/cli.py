@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_cli.ipynb #86e1786f
 from __future__ import annotations
-import argparse, json, os, sys, time, traceback
+import argparse, json, sys, time, traceback
 from pathlib import Path
 
 # %% auto #0

@@ -8,7 +8,7 @@ __all__ = ['TRAIN_DEFAULTS', 'CODEBOOK_KINDS', 'nearest', 'kmeans', 'encode_vect
            'check_codebook', 'load_codebook', 'rate_distortion_table', 'plot_rate_distortion']
 
 # %% ../nbs/02_codebook.ipynb #70d9e4a6
-import hashlib, importlib.resources, json, math, time
+import hashlib, importlib.resources, json, math
 from pathlib import Path
 import torch
 import torch.nn.functional as F

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 from .cache import NSNQuantCache, use_nsnquant_attention
-from .baselines import make_cache, bits_per_element, parse_method, calibrate_cq, CQ_DEFAULTS, qtensor_nbytes
+from .baselines import make_cache, bits_per_element, parse_method, calibrate_cq, CQ_DEFAULTS, qtensor_nbytes, bit_class, method_label
 from .data import load_tokens, windows
 from .models import load_model, load_tokenizer, load_config, check_supported
 
@@ -322,13 +322,6 @@ def compute_ppl_table(cfg):
 @compute_ppl_table.renderer
 def render_ppl_table(res, out): return write_table(res['rows'], out, 'tab2_ppl') + write_figure(plot_ppl_bits(res['rows']), out, 'tab2_ppl')
 
-def _name(m:str) -> str: return m.replace('nsn-', 'NSNQuant-').replace('kivi-h-', 'KIVI+H-').replace('kivi-', 'KIVI-').replace('cq-', 'CQ-')
-
-def _bit_class(m:str) -> int|None:
-    "The nominal bit width a method is compared at: its `-b` suffix, CQ's code bits per channel rounded down; None for full precision."
-    p = parse_method(m)
-    return p['bits'] if 'bits' in p else p['b'] // p['c'] if p['kind'] == 'cq' else None
-
 @compute_ppl_table.describer
 def describe_ppl_table(res):
     rows, meta = [r for r in res['rows'] if r.get('kv_bits')], res['meta']
@@ -338,11 +331,11 @@ def describe_ppl_table(res):
          f"128 tokens in full precision); full precision (`fp`, the model's float32 here) is counted at 16 bits, the paper's fp16 basis. "
          f"Full precision: " + ', '.join(f"{fp.get(f'{d}_ppl', float('nan')):.3f} on {d}" for d in ds) + '.']
     for b in (2, 1):
-        cls = sorted((r for r in rows if _bit_class(r['method']) == b), key=lambda r: r[f'{ds[0]}_ppl'] or 1e9)
+        cls = sorted((r for r in rows if bit_class(r['method']) == b), key=lambda r: r[f'{ds[0]}_ppl'] or 1e9)
         if not cls: continue
         best = cls[0]
-        t.append(f"Nominal {b}-bit class, best on {ds[0]}: {_name(best['method'])} ({best[f'{ds[0]}_ppl']:.3f} at {best['kv_bits']:.2f} measured bits); "
-                 + '; '.join(f"{_name(r['method'])} {r[f'{ds[0]}_ppl']:.3f} at {r['kv_bits']:.2f} bits" for r in cls[1:]) + '.')
+        t.append(f"Nominal {b}-bit class, best on {ds[0]}: {method_label(best['method'])} ({best[f'{ds[0]}_ppl']:.3f} at {best['kv_bits']:.2f} measured bits); "
+                 + '; '.join(f"{method_label(r['method'])} {r[f'{ds[0]}_ppl']:.3f} at {r['kv_bits']:.2f} bits" for r in cls[1:]) + '.')
     return ' '.join(t)
 
 
@@ -366,8 +359,8 @@ def render_distribution_shift(res, out):
     for ax, (cq, nsn) in zip(axs, (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))):
         rs = fp + [r for r in res['rows'] if r['method'] in (cq, nsn, nsn.replace('nsn-', 'nsn+-'))]
         b = {r['method']: r['bits'] for r in rs}
-        plot_distribution_shift(rs, f"{_name(cq)} ({b[cq]:.2f} bits) vs {_name(nsn)} ({b[nsn]:.2f} bits)" +
-                                (f" and {_name(nsn.replace('nsn-', 'nsn+-'))}" if nsn.replace('nsn-', 'nsn+-') in b else '') + '; hatched: out of distribution', ax)
+        plot_distribution_shift(rs, f"{method_label(cq)} ({b[cq]:.2f} bits) vs {method_label(nsn)} ({b[nsn]:.2f} bits)" +
+                                (f" and {method_label(nsn.replace('nsn-', 'nsn+-'))}" if nsn.replace('nsn-', 'nsn+-') in b else '') + '; hatched: out of distribution', ax)
     return write_table(res['rows'], out, 'fig1a_distribution_shift') + write_figure(fig, out, 'fig1a_distribution_shift')
 
 @compute_distribution_shift.describer
@@ -378,7 +371,7 @@ def describe_distribution_shift(res):
     for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2')):
         shift = [f"calibrated on {a}, {ppl(cq, a, a):.2f} on {a} and {ppl(cq, a, b):.2f} on {b} ({100 * (ppl(cq, a, b) / ppl(cq, b, b) - 1):+.1f}% against CQ calibrated on {b})"
                  for a, b in (evs, evs[::-1])]
-        t.append(f"{_name(cq)}: " + '; '.join(shift) + '. ' + '; '.join(f"{_name(m)}, never calibrated: " + ', '.join(f"{ppl(m, None, e):.2f} on {e}" for e in evs)
+        t.append(f"{method_label(cq)}: " + '; '.join(shift) + '. ' + '; '.join(f"{method_label(m)}, never calibrated: " + ', '.join(f"{ppl(m, None, e):.2f} on {e}" for e in evs)
                                                                for m in (nsn, nsn.replace('nsn-', 'nsn+-')) if any(r['method'] == m for r in rows)) + '.')
     return ' '.join(t)
 

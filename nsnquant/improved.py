@@ -5,9 +5,9 @@
 # %% ../nbs/10b_improved.ipynb #de9a8928
 from __future__ import annotations
 import math
-from .baselines import CQ_DEFAULTS
+from .baselines import CQ_DEFAULTS, bit_class, method_label
 from .data import load_tokens
-from .eval import ppl_windows, plot_ppl_bits, _bit_class, _name
+from .eval import ppl_windows, plot_ppl_bits
 from .report import item, write_table, write_figure, model_for
 
 # %% auto #0
@@ -43,7 +43,7 @@ def compare_matched(model, tokenizer,
         toks = load_tokens(corpus, tokenizer, 'eval', max_tokens=windows * length)
         res = {l: ppl_windows(model, toks, m, length, windows, progress=progress, **kw) for l, m, kw in methods}
         for l, m, kw in methods:
-            r, b = res[l], _bit_class(m)
+            r, b = res[l], bit_class(m)
             ref = f'nsn-{b}' if b in (1, 2) and l != f'nsn-{b}' and f'nsn-{b}' in res else None
             d_fp, se_fp = paired(res['fp']['window_nll'], r['window_nll'])
             d_p, se_p = paired(res[ref]['window_nll'], r['window_nll']) if ref else (None, None)
@@ -84,11 +84,11 @@ def describe_improved(res):
         rs = [get[c, f'nsn+-{b}'] for c in held if (c, f'nsn+-{b}') in get]
         if not rs: continue
         met = all(r['pct_over_fp'] <= target and r['kv_bits'] <= most for r in rs)
-        t.append(f"nsn+-{b} at {max(r['kv_bits'] for r in rs):.2f} measured bits (paper: {_name(f'nsn-{b}')} at {get[held[0], f'nsn-{b}']['kv_bits']:.2f}), "
+        t.append(f"nsn+-{b} at {max(r['kv_bits'] for r in rs):.2f} measured bits (paper: {method_label(f'nsn-{b}')} at {get[held[0], f'nsn-{b}']['kv_bits']:.2f}), "
                  f"over fp on the held-out corpora: " + '; '.join(f"{r['corpus']} {r['pct_over_fp']:+.1f}% (paper {get[r['corpus'], f'nsn-{b}']['pct_over_fp']:+.1f}%, "
                  f"dNLL {r['dnll_vs_paper']:+.4f} ± {r['se_vs_paper']:.4f})" for r in rs) +
                  f". Target (<= {most} bits, <= +{target:.0f}% on every held-out corpus): {'met' if met else 'missed'}.")
     kv = [get[c, 'kivi-2 (window 0)'] for c in held if (c, 'kivi-2 (window 0)') in get]
-    if kv: t.append(f"KIVI-2 without its full-precision window ({kv[0]['kv_bits']:.2f} bits) against {_name('nsn-2')}: " +
+    if kv: t.append(f"KIVI-2 without its full-precision window ({kv[0]['kv_bits']:.2f} bits) against {method_label('nsn-2')}: " +
                     '; '.join(f"{r['corpus']} dNLL {r['dnll_vs_paper']:+.4f} ± {r['se_vs_paper']:.4f}" for r in kv) + ' (positive: NSNQuant better).')
     return ' '.join(t)

@@ -223,20 +223,26 @@ class _RoPE:
 
 # %% ../nbs/04_models.ipynb #65d006a5
 class StandardRoPE(_RoPE):
-    "The original RoPE (theta = `base`, no scaling), with `ModelRoPE`'s interface: for tests without a model."
+    "The original RoPE (theta = `base`, no frequency scaling), with `ModelRoPE`'s interface: for tests without a model."
     def __init__(self, head_dim:int, # D, even
                  base:float=10000.0, # rope_theta
+                 attention_scaling:float=1.0, # the factor some RoPE variants (YaRN, LongRoPE) fold into cos and sin
                 ):
         if head_dim < 2 or head_dim % 2: raise ValueError(f"`head_dim` must be a positive even int, got `{head_dim}`")
-        self.head_dim, self.base = head_dim, base
+        if not attention_scaling > 0: raise ValueError(f"`attention_scaling` must be positive, got `{attention_scaling}`")
+        self.head_dim, self.base, self.attention_scaling = head_dim, base, float(attention_scaling)
         self.inv_freq = base ** -(torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
 
     def _cos_sin(self, p):
         f = p[..., None].float() * self.inv_freq
         emb = torch.cat((f, f), dim=-1)
-        return emb.cos(), emb.sin()
+        a = self.attention_scaling
+        return (emb.cos(), emb.sin()) if a == 1.0 else (emb.cos() * a, emb.sin() * a)
 
-    def __repr__(self): return f"StandardRoPE(head_dim={self.head_dim}, base={self.base})"
+    def __repr__(self):
+        a = '' if self.attention_scaling == 1.0 else f", attention_scaling={self.attention_scaling:g}"
+        return f"StandardRoPE(head_dim={self.head_dim}, base={self.base}{a})"
+
 
 # %% ../nbs/04_models.ipynb #85b8f387
 def _rope_module(config) -> tuple:
@@ -316,7 +322,7 @@ class ModelRoPE(_RoPE):
 
     @torch.no_grad()
     def _cos_sin(self, p): # canonical order: first channels, unrotated half, second channels, unrotated half
-        dev, rd, n = _device(self.rotary), self.rotary_dim, len(self.first)
+        dev, rd = _device(self.rotary), self.rotary_dim
         cos, sin = self.rotary(torch.zeros(1, dtype=torch.float32, device=dev), p.to(dev), *self._args)   # [B, T, rd]
         x = torch.zeros(rd, device=dev); x[self.first] = 1
         y = self.apply_fn(x.expand(p.shape[0], 1, p.shape[1], rd), x.expand(p.shape[0], 1, p.shape[1], rd), cos, sin)[1][:, 0].float()

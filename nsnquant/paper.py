@@ -4,7 +4,6 @@
 
 # %% ../nbs/12_paper.ipynb #419558a2
 from __future__ import annotations
-import json
 from pathlib import Path
 import torch
 from .report import ITEMS, item, preset_config, run_item, write_table, write_figure, write_gallery

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_quantizer.ipynb #43e08b4c
 from __future__ import annotations
-import hashlib, math, numbers
+import hashlib, numbers
 from dataclasses import dataclass, fields, replace
 from typing import Protocol, runtime_checkable
 import torch

@@ -4,8 +4,8 @@
 
 # %% ../nbs/08a_report.ipynb #98d08d5e
 from __future__ import annotations
-import csv, functools, json, os, subprocess, time, warnings
-from dataclasses import dataclass, field
+import csv, functools, json, subprocess, time, warnings
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 from .models import load_model

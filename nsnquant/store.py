@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 import torch
 from torch import Tensor
-from .nsn import check_float
-from .quantizer import BlockQuantizer, Packed
+from .quantizer import BlockQuantizer, NSNQuantizer
 
 # %% auto #0
-__all__ = ['check_quantizer', 'packing_counts', 'ragged_arange', 'grow', 'KVStore']
+__all__ = ['check_quantizer', 'packing_counts', 'ragged_arange', 'grow', 'KVStore', 'toy_store']
 
 # %% ../nbs/04a_store.ipynb #9b0d4054
 def check_quantizer(q, # a `BlockQuantizer`
@@ -387,3 +386,22 @@ class KVStore(_StoreReads):
         self.block_pos[:len(live)] = self.block_pos[live]
         self.table[r, c] = remap[self.table[r, c]]
         self.n_slots = len(live)
+
+# %% ../nbs/04a_store.ipynb #46eff6c6
+def toy_store(bits=2, lens=(200, 131), H=2, D=64, sink=0, window=0, steps=5, seed=0, rope=None, dtype=torch.float32, device='cpu', **qkw):
+    "A `KVStore` of synthetic keys (with a channel offset, like real keys) and values: left-padded rows of `lens` real tokens after prefill, then `steps` decode tokens."
+    from nsnquant.models import StandardRoPE
+    g = torch.Generator().manual_seed(seed)
+    rope = rope or StandardRoPE(D)
+    s = KVStore(NSNQuantizer(bits, D, **qkw), NSNQuantizer(bits, D, **qkw), rope, sink=sink, window=window)
+    B, T = len(lens), max(lens)
+    skip = T - torch.tensor(lens)
+    pos = (torch.arange(T) - skip[:, None]).clamp(min=0)
+    k = torch.randn(B, H, T, D, generator=g) * 2 + torch.randn(1, H, 1, D, generator=g) * 3   # keys with a channel offset
+    s.append(rope.apply(k, pos).to(device, dtype), torch.randn(B, H, T, D, generator=g).to(device, dtype), pos=0, skip=skip.to(device))
+    for i in range(steps):
+        p = torch.tensor(lens)[:, None] + i
+        s.append(rope.apply(torch.randn(B, H, 1, D, generator=g), p).to(device, dtype), torch.randn(B, H, 1, D, generator=g).to(device, dtype),
+                 pos=p[:, 0].to(device))
+    return s
+

@@ -1,6 +1,6 @@
-"""nsnquant.kernels outside the notebook: importing it leaves the environment alone, the Triton kernels compile for Hopper without
+"""nsnquant.triton_kernels outside the notebook: importing it leaves the environment alone, the Triton kernels compile for Hopper without
 a GPU, and the compiled kernels run on a GPU (`cuda` marker, skipped without one). The interpreted kernels and the CPU path are
-tested in nbs/04b_kernels.ipynb."""
+tested in nbs/04b_attention.ipynb and nbs/04c_triton.ipynb."""
 import os, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
@@ -13,7 +13,7 @@ def test_import_sets_no_environment():
     code = ("import os, torch, transformers.cache_utils, transformers.masking_utils, transformers.integrations.sdpa_attention\n"
             "from transformers import AttentionInterface, AutoModelForCausalLM, AutoTokenizer, DynamicCache\n"
             "try: import triton\nexcept ImportError: pass\n"
-            "before = dict(os.environ); import nsnquant.cache, nsnquant.kernels; print(sorted(set(os.environ) ^ set(before)))")
+            "before = dict(os.environ); import nsnquant.cache, nsnquant.triton_kernels; print(sorted(set(os.environ) ^ set(before)))")
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -24,7 +24,7 @@ AOT = textwrap.dedent('''
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    import nsnquant.kernels as K
+    import nsnquant.triton_kernels as K
     def compile(fn, sig, const, **opt):
         sig = {**sig, **{k: "constexpr" for k in const}}
         return triton.compile(ASTSource(fn=fn, signature=sig, constexprs=const), target=GPUTarget("cuda", 90, 32), options=opt)
@@ -54,32 +54,15 @@ def test_kernels_compile_for_hopper():
     r = subprocess.run([sys.executable, '-c', AOT], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0 and 'compiled' in r.stdout, (r.stdout + r.stderr)[-4000:]
 
-def gpu_store(bits, lens=(1500, 700), H=4, D=128, sink=4):
-    "A KVStore on the GPU: left-padded rows through `append`, then three decode steps."
-    from nsnquant.quantizer import NSNQuantizer
-    from nsnquant.store import KVStore
-    from nsnquant.models import StandardRoPE
-    g = torch.Generator().manual_seed(0)
-    rope = StandardRoPE(D)
-    s = KVStore(NSNQuantizer(bits, D), NSNQuantizer(bits, D), rope, sink=sink)
-    B, T = len(lens), max(lens)
-    skip = T - torch.tensor(lens)
-    pos = (torch.arange(T) - skip[:, None]).clamp(min=0)
-    k = torch.randn(B, H, T, D, generator=g) * 2 + torch.randn(1, H, 1, D, generator=g) * 3
-    s.append(rope.apply(k, pos).cuda(), torch.randn(B, H, T, D, generator=g).cuda(), pos=0, skip=skip.cuda())
-    for i in range(3):
-        p = torch.tensor(lens)[:, None] + i
-        s.append(rope.apply(torch.randn(B, H, 1, D, generator=g), p).cuda(), torch.randn(B, H, 1, D, generator=g).cuda(), pos=p[:, 0].cuda())
-    return s
-
 @pytest.mark.cuda
 @pytest.mark.parametrize('bits', [1, 2])
 def test_compiled_kernels_on_gpu(bits):
-    from nsnquant.kernels import (reference_decode_attention, torch_fused_decode_attention, triton_decode_attention, triton_encode,
-                                  fused_decode_attention)
+    from nsnquant.attention import reference_decode_attention, torch_fused_decode_attention
+    from nsnquant.triton_kernels import triton_decode_attention, triton_encode, fused_decode_attention
     from nsnquant.quantizer import NSNQuantizer
     from nsnquant.models import StandardRoPE
-    s = gpu_store(bits)
+    from nsnquant.store import toy_store
+    s = toy_store(bits, lens=(1500, 700), H=4, D=128, sink=4, steps=3, device='cuda')   # left-padded rows, then 3 decode steps
     q = torch.randn(2, 16, 1, 128, device='cuda')
     ref = reference_decode_attention(q, s, 0.09)
     assert rel_err(fused_decode_attention(q, s, 0.09), ref) < 5e-3                      # tf32x3 scores, tf32 values

@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG, NBS = ROOT / 'nsnquant', ROOT / 'nbs'
 
-def order(nb_name:str) -> tuple: # '04b_kernels' -> (4, 'b')
+def order(nb_name:str) -> tuple: # '04b_attention' -> (4, 'b')
     m = re.match(r'(\d+)([a-z]?)_', nb_name)
     return (int(m[1]), m[2]) if m else None
 

@@ -44,7 +44,7 @@ def test_core_imports_without_the_extras():
         import sys
         BLOCK = ('datasets', 'matplotlib', 'gguf', 'accelerate', 'triton', 'fastcore')
         for m in BLOCK: sys.modules[m] = None          # as if not installed: `import m` fails, find_spec(m) is None
-        import nsnquant.cache, nsnquant.kernels, nsnquant.baselines, nsnquant.eval, nsnquant.analysis, nsnquant.tasks, nsnquant.improved, nsnquant.paper, nsnquant.cli
+        import nsnquant.cache, nsnquant.attention, nsnquant.triton_kernels, nsnquant.baselines, nsnquant.eval, nsnquant.analysis, nsnquant.tasks, nsnquant.improved, nsnquant.paper, nsnquant.cli
         import torch
         from nsnquant.quantizer import NSNQuantizer
         q = NSNQuantizer(2, 64); x = torch.randn(1, 64, 64)
