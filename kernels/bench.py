@@ -30,7 +30,7 @@ from nsnquant.attention import cpu_kernels
 from nsnquant.triton_kernels import fused_decode_attention, triton_encode
 from nsnquant.quantizer import NSNQuantizer
 from nsnquant.store import KVStore
-from nsnquant.models import StandardRoPE
+from nsnquant.rope import StandardRoPE
 from nsnquant.baselines import KIVIQuantizer
 
 def device_name(dev):

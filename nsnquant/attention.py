@@ -95,8 +95,6 @@ def offset_queries(q:Tensor, # [..., D] post-RoPE queries (times the softmax sca
         _EC.update(E=E, W=W, ec=torch.complex(E[:W, :h].contiguous(), -E[:W, h:].contiguous()))
     return torch.view_as_real(qc[..., None, :] * _EC['ec']).flatten(-2)                                 # times alpha e^{-i w theta_f}
 
-def _rotate_half(x): return torch.cat([-x[..., x.shape[-1] // 2:], x[..., :x.shape[-1] // 2]], -1)
-
 # %% ../nbs/04b_attention.ipynb #0c03b5f1
 _BASES = weakref.WeakKeyDictionary()
 
@@ -191,7 +189,7 @@ def lanes(G:int) -> int: # 4, 8 or 16
     return 4 if G <= 4 else 8 if G <= 8 else 16
 
 def _default_layout(q) -> bool:
-    return (isinstance(q, NSNQuantizer) and q.normalize1 and q.shift and q.normalize2 and q.meta_bits == 4
+    return (isinstance(q, NSNQuantizer) and q.normalize1 and q.shift and q.normalize2 and q.meta_bits == 4 and q.scale_bits == 16
             and q.head_dim % 32 == 0 and q.head_dim <= 1024 and q.block % 2 == 0 and q.block <= 256 and q.group % 2 == 0)
 
 def _compiled(store:KVStore, G:int, compiled:bool|None):
@@ -254,7 +252,7 @@ def packed_scores(store:KVStore,
                        B, H, NB, G, GP, W, D // 8, torch.get_num_threads())
         return out
     p, _ = store.packed('k')
-    nrm, scale = kq._unpack_norm(p), p.scale.float()                                         # [B, H, NB*W]
+    nrm, scale = kq._unpack_norm(p), kq._unpack_scale(p)                                      # [B, H, NB*W] (fp16 or 4-bit scales)
     c = max(1, chunk_tokens // (B * H * W)) * W
     for t0 in range(0, L, c):
         t1 = min(L, t0 + c)
@@ -283,7 +281,7 @@ def packed_values(store:KVStore,
         return acc[:, :, :G], bsum[:, :, :G]
     pk, _ = store.packed('v')
     wn = p * vq._unpack_norm(pk)[:, :, None]                                                  # p_t n_t (zero past a row's blocks)
-    ws = wn * pk.scale.float()[:, :, None]
+    ws = wn * vq._unpack_scale(pk)[:, :, None]
     acc = p.new_zeros(B, H, G, D)
     c = max(1, chunk_tokens // (B * H * W)) * W
     for t0 in range(0, L, c): acc += ws[..., t0:t0 + c] @ _codewords(vq, pk, t0, min(L, t0 + c))
@@ -302,7 +300,8 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
     B, Hq, D, H, G = _check_query(query, store)
     W, S, C, NB = store.block, store.sink, store.tail_k.shape[2], int(store.nblk.max())
     kq, vq, GP, dev = store.kq, store.vq, lanes(G), query.device
-    lib = _compiled(store, G, compiled)
+    FS = store.fp_sink                                                             # the fp16 overlay: read instead of its packed tokens
+    lib = None if FS else _compiled(store, G, compiled)                            # (the one-call loops cannot skip them)
     lo = store.window_lo(start)                                                    # [B] packed tokens a window hides
     qs = query[:, :, 0].float().reshape(B, H, G, D) * scaling
     ms = None
@@ -324,16 +323,23 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
                        _ptr(cbv), _ptr(rinv), _ptr(sk), _ptr(sv), _ptr(store.n_sink), S, _ptr(tk), _ptr(tv), _ptr(store.n_tail), C,
                        _ptr(lo), _ptr(out), B, H, NB, G, GP, W, D // 8, _threads(B * H * (NB * W + C)))
         return out.view(B, 1, Hq, D).to(query.dtype)
-    s = qs.new_empty(B, H, G, S + C + NB * W)                                          # logits: sinks, tail, packed blocks
+    P, comp = NB * W, compiled if FS else False
+    s = qs.new_empty(B, H, G, S + C + P + FS)                                          # logits: sinks, tail, packed blocks, overlay
     for o, kf, n in ((0, store.sink_k, store.n_sink), (S, store.tail_k, store.n_tail)):
         past = (torch.arange(kf.shape[2], device=dev) >= n[:, None])[:, None, None]
         s[..., o:o + kf.shape[2]] = (qs @ kf.float().transpose(-1, -2)).masked_fill(past, float('-inf'))
     if NB:
-        packed_scores(store, fq, ms, s[..., S + C:], False)
-        if lo is not None: s[..., S + C:].masked_fill_((torch.arange(NB * W, device=dev) < lo[:, None])[:, None, None], float('-inf'))
+        packed_scores(store, fq, ms, s[..., S + C:S + C + P], comp)
+        if lo is not None: s[..., S + C:S + C + P].masked_fill_((torch.arange(P, device=dev) < lo[:, None])[:, None, None], float('-inf'))
+    if FS:                                         # a row's first FS real tokens (no sinks here): packed first, then in the tail
+        s[..., S + C:S + C + min(FS, P)] = float('-inf')
+        s[..., S:S + C].masked_fill_((W * store.nblk[:, None] + torch.arange(C, device=dev) < FS)[:, None, None], float('-inf'))
+        live = torch.arange(FS, device=dev) < store.lengths.clamp(max=FS)[:, None]
+        s[..., S + C + P:] = (qs @ store.fs_k.float().transpose(-1, -2)).masked_fill(~live[:, None, None], float('-inf'))
     p = torch.softmax(s, -1)
     out = p[..., :S] @ store.sink_v.float() + p[..., S:S + C] @ store.tail_v.float()
+    if FS: out += p[..., S + C + P:] @ store.fs_v.float()
     if NB:
-        acc, bsum = packed_values(store, p[..., S + C:], False)
-        out += acc @ rotation_matrix(vq, inverse=True, device=dev) + bsum @ block_means(store, 'v', False)
+        acc, bsum = packed_values(store, p[..., S + C:S + C + P], comp)
+        out += acc @ rotation_matrix(vq, inverse=True, device=dev) + bsum @ block_means(store, 'v', comp)
     return out.view(B, 1, Hq, D).to(query.dtype).contiguous()

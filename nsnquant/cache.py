@@ -258,8 +258,6 @@ class NSNQuantCache(Cache):
         if bits not in (1, 2): raise ValueError(f"`bits` must be 1 or 2, got `{bits}`")
         for n, v in (('sink', sink), ('window', window), ('sliding_fp', sliding_fp), ('fp_sink', fp_sink)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 0: raise ValueError(f"`{n}` must be an int >= 0, got `{v!r}`")
-        if fp_sink and attention == 'fused':
-            raise ValueError(f"`fp_sink`={fp_sink} needs attention='dequant': the fused kernels read only the packed blocks, not the fp16 overlay")
         if attention not in ('dequant', 'fused'): raise ValueError(f"`attention` must be 'dequant' or 'fused', got `{attention}`")
         own = (f"soft-caps its attention logits (attn_logit_softcapping={spec.softcap})" if spec.softcap else
                "adds learned attention-sink logits to its softmax" if spec.learned_sinks else None)
@@ -272,8 +270,6 @@ class NSNQuantCache(Cache):
         kqs = _per_layer(key_quantizer, n, 'key_quantizer') or [mk()] * n
         vqs = _per_layer(value_quantizer, n, 'value_quantizer') or [mk()] * n
         if any(k.block != v.block for k, v in zip(kqs, vqs)): raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
-        if attention == 'fused' and any(getattr(q, 'scale_bits', 16) != 16 for q in kqs + vqs):
-            raise ValueError("`scale_bits`=4 needs attention='dequant': the fused kernels read fp16 scales")
         src = model if model is not None else config
         ropes = {t: ModelRoPE(src, t) for t in dict.fromkeys(spec.layer_types)}       # each layer type's own RoPE
         self.ropes, self.config, self.bits, self.spec, self.kq, self.vq = ropes, config, bits, spec, kqs[0], vqs[0]

@@ -11,14 +11,14 @@ from functools import partial
 from pathlib import Path
 import torch
 from torch import Tensor
+from .rope import _RoPE
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import get_layer_types_and_kwargs
 from transformers.utils import logging as hf_logging
 
 # %% auto #0
 __all__ = ['cache_dir', 'writable_cache_dir', 'atomic_dir', 'smollm2_gguf', 'smollm2_path', 'load_model', 'load_tokenizer',
-           'load_config', 'rotate_half', 'apply_rope', 'invert_rope', 'StandardRoPE', 'rope_pairs', 'ModelRoPE',
-           'ModelSpec', 'mean_group', 'check_supported', 'model_kv']
+           'load_config', 'rope_pairs', 'ModelRoPE', 'ModelSpec', 'mean_group', 'check_supported', 'model_kv']
 
 # %% ../nbs/04_models.ipynb #34911f6f
 def cache_dir()->Path: # the directory (not created here)
@@ -150,99 +150,6 @@ def load_config(name_or_path:str|Path="smollm2", # as in `load_model`
     except OSError as e:
         raise FileNotFoundError(f"Could not load the config of `name_or_path`=`{name_or_path}`: not a local model "
                                 "directory, and the Hugging Face hub did not provide it") from e
-
-# %% ../nbs/04_models.ipynb #021e5c1d
-def rotate_half(x:Tensor, # [..., D]
-               )->Tensor: # [..., D]: (x1, x2) -> (-x2, x1)
-    "Rotate the two halves of the last dim, HF's RoPE convention."
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-def apply_rope(x:Tensor, # [..., T, D]
-               cos:Tensor, # broadcastable to `x` (e.g. [T, D]), attention_scaling included
-               sin:Tensor, # like `cos`
-              )->Tensor: # [..., T, D]
-    "Rotate `x` by RoPE: x * cos + rotate_half(x) * sin (as `apply_rotary_pos_emb` does to keys)."
-    return x * cos + rotate_half(x) * sin
-
-def invert_rope(k:Tensor, # [..., T, D], rotated keys
-                cos:Tensor, # as passed to `apply_rope` (any attention scaling folded in)
-                sin:Tensor, # as passed to `apply_rope`
-               )->Tensor: # [..., T, D], pre-RoPE keys
-    "Exact inverse of `apply_rope`: `(k * cos - rotate_half(k) * sin) / (cos**2 + sin**2)`."
-    return (k * cos - rotate_half(k) * sin) / (cos * cos + sin * sin)
-
-# %% ../nbs/04_models.ipynb #34ceccc3
-class _RoPE:
-    head_dim:int; attention_scaling:float = 1.0
-    def _cos_sin(self, p:Tensor)->tuple: raise NotImplementedError  # p [B, T] int64 -> float32 [B, T, D] each
-
-    def cos_sin(self, positions:Tensor, # [T] or [B, T] integer token positions
-               )->tuple: # (cos, sin) float32 [T, D] or [B, T, D], attention_scaling included
-        "RoPE cos and sin at `positions`."
-        p = torch.as_tensor(positions)
-        if p.is_floating_point() or p.is_complex() or p.ndim not in (1, 2):
-            raise ValueError(f"`positions` must be an integer tensor [T] or [B, T], got dtype `{p.dtype}` shape `{tuple(p.shape)}`")
-        flat = p.long().reshape(-1, p.shape[-1])
-        cos, sin = self._table(flat) if self._static and flat.numel() and int(flat.min()) >= 0 else self._cos_sin(flat)
-        return (cos[0], sin[0]) if p.ndim == 1 else (cos, sin)
-
-    _static = True  # cos/sin depend on the position only (not on the sequence length), so they can be tabulated
-    def _table(self, p:Tensor)->tuple:
-        "cos/sin looked up in a table of positions 0..n-1, grown on demand (the same numbers `_cos_sin` computes)."
-        tab, n = getattr(self, '_tab', None), int(p.max()) + 1
-        if tab is None or tab[0].shape[0] < n:
-            m = max(n, 1024, 2 * (0 if tab is None else tab[0].shape[0]))
-            c, s = self._cos_sin(torch.arange(m)[None])
-            self._tab = tab = (c[0], s[0])
-        i = p.to(tab[0].device)
-        return tab[0][i], tab[1][i]
-
-    def _prep(self, x:Tensor, positions:Tensor)->tuple:
-        cos, sin = self.cos_sin(positions)
-        if x.ndim < 2 or x.shape[-2:] != cos.shape[-2:] or (cos.ndim == 3 and (x.ndim != 4 or x.shape[0] != cos.shape[0])):
-            raise ValueError(f"`x` of shape `{tuple(x.shape)}` does not match `positions` of shape `{tuple(torch.as_tensor(positions).shape)}` "
-                             f"(head_dim {self.head_dim}): use [T, D], [H, T, D] or [B, H, T, D] with positions [T], or [B, H, T, D] with [B, T]")
-        if cos.ndim == 3: cos, sin = cos[:, None], sin[:, None]
-        dt = torch.promote_types(x.dtype, torch.float32)  # float32 math, or float64 when given float64
-        return x.to(dt), cos.to(x.device, dt), sin.to(x.device, dt)
-
-    def apply(self, x:Tensor, # [T, D], [H, T, D] or [B, H, T, D]
-              positions:Tensor, # [T] or [B, T]
-             )->Tensor: # like `x`
-        "Rotate `x` (queries or pre-RoPE keys) to `positions`."
-        xf, cos, sin = self._prep(x, positions)
-        return apply_rope(xf, cos, sin).to(x.dtype)
-
-    def invert(self, k:Tensor, # [T, D], [H, T, D] or [B, H, T, D] rotated keys
-               positions:Tensor, # [T] or [B, T], the positions they were rotated to
-              )->Tensor: # like `k`: pre-RoPE keys
-        "Undo the rotation of keys `k` at `positions`."
-        kf, cos, sin = self._prep(k, positions)
-        return invert_rope(kf, cos, sin).to(k.dtype)
-
-# %% ../nbs/04_models.ipynb #65d006a5
-class StandardRoPE(_RoPE):
-    "The original RoPE (theta = `base`, no frequency scaling), with `ModelRoPE`'s interface: for tests without a model."
-    def __init__(self, head_dim:int, # D, even
-                 base:float=10000.0, # rope_theta
-                 attention_scaling:float=1.0, # the factor some RoPE variants (YaRN, LongRoPE) fold into cos and sin
-                ):
-        if head_dim < 2 or head_dim % 2: raise ValueError(f"`head_dim` must be a positive even int, got `{head_dim}`")
-        if not attention_scaling > 0: raise ValueError(f"`attention_scaling` must be positive, got `{attention_scaling}`")
-        self.head_dim, self.base, self.attention_scaling = head_dim, base, float(attention_scaling)
-        self.inv_freq = base ** -(torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-
-    def _cos_sin(self, p):
-        f = p[..., None].float() * self.inv_freq
-        emb = torch.cat((f, f), dim=-1)
-        a = self.attention_scaling
-        return (emb.cos(), emb.sin()) if a == 1.0 else (emb.cos() * a, emb.sin() * a)
-
-    def __repr__(self):
-        a = '' if self.attention_scaling == 1.0 else f", attention_scaling={self.attention_scaling:g}"
-        return f"StandardRoPE(head_dim={self.head_dim}, base={self.base}{a})"
-
 
 # %% ../nbs/04_models.ipynb #85b8f387
 def _rope_module(config) -> tuple:

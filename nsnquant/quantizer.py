@@ -131,10 +131,8 @@ def _check_positions(x, positions, rope):
     return positions
 
 # %% ../nbs/03_quantizer.ipynb #3d48f759
-class NSNQuantizer(_QuantizerBase):
-    """Calibration-free 1- or 2-bit vector quantizer for KV tokens (NSN + Hadamard + one N(0,1) codebook).
-    Works on complete blocks of `block` tokens; the block mean is frozen when a block is packed. The switches turn
-    individual components off for ablations, at the cost of quality (and, for `normalize1`/`shift`, fewer metadata bytes)."""
+class _QuantizerEncode(_QuantizerBase):
+    "The encoder of `NSNQuantizer`: NSN, RoPE for keys, Hadamard, nearest codeword, adaptive scale, packing."
     @torch.no_grad()
     def encode(self,
                x:Tensor, # [..., T, d] keys (pre-RoPE) or values; T a multiple of `block`
@@ -172,6 +170,12 @@ class NSNQuantizer(_QuantizerBase):
             out += [pack_nibbles(codes), torch.cat([q.scale, q.lo], -1)]
         return out
 
+
+# %% ../nbs/03_quantizer.ipynb #23c0a6a3
+class NSNQuantizer(_QuantizerEncode):
+    """Calibration-free 1- or 2-bit vector quantizer for KV tokens (NSN + Hadamard + one N(0,1) codebook).
+    Works on complete blocks of `block` tokens; the block mean is frozen when a block is packed. The switches turn
+    individual components off for ablations, at the cost of quality (and, for `normalize1`/`shift`, fewer metadata bytes)."""
     def _unpack_norm(self, p:PackedKV) -> Tensor:
         "Dequantized first norms [..., T]."
         if p.norm_codes is None: return torch.ones(p.codes.shape[:-1], device=p.codes.device)

@@ -388,12 +388,13 @@ class KVStore(_StoreReads):
         self.n_slots = len(live)
 
 # %% ../nbs/04a_store.ipynb #46eff6c6
-def toy_store(bits=2, lens=(200, 131), H=2, D=64, sink=0, window=0, steps=5, seed=0, rope=None, dtype=torch.float32, device='cpu', **qkw):
+def toy_store(bits=2, lens=(200, 131), H=2, D=64, sink=0, window=0, steps=5, seed=0, rope=None, dtype=torch.float32, device='cpu',
+              fp_sink=0, **qkw):
     "A `KVStore` of synthetic keys (with a channel offset, like real keys) and values: left-padded rows of `lens` real tokens after prefill, then `steps` decode tokens."
-    from nsnquant.models import StandardRoPE
+    from nsnquant.rope import StandardRoPE
     g = torch.Generator().manual_seed(seed)
     rope = rope or StandardRoPE(D)
-    s = KVStore(NSNQuantizer(bits, D, **qkw), NSNQuantizer(bits, D, **qkw), rope, sink=sink, window=window)
+    s = KVStore(NSNQuantizer(bits, D, **qkw), NSNQuantizer(bits, D, **qkw), rope, sink=sink, window=window, fp_sink=fp_sink)
     B, T = len(lens), max(lens)
     skip = T - torch.tensor(lens)
     pos = (torch.arange(T) - skip[:, None]).clamp(min=0)

@@ -16,14 +16,14 @@ from .report import item, write_table, write_figure, model_for
 from .analysis import analysis_config, default_methods, method_cache
 
 # %% auto #0
-__all__ = ['PASSKEY', 'LONGBENCH_TASKS', 'passkey_score', 'prompt_parts', 'passkey_prompt', 'greedy_generate', 'passkey_eval',
-           'plot_passkey', 'compute_passkey', 'render_passkey', 'describe_passkey', 'DatasetUnavailableError',
-           'hub_rows', 'normalize_answer', 'qa_f1', 'rouge_l', 'rouge_l_words', 'classification_score',
-           'retrieval_score', 'count_score', 'code_sim', 'longbench_score', 'longbench_eval', 'common_prefix',
-           'agreement_prompts', 'generation_agreement', 'compute_agreement', 'render_agreement', 'describe_agreement',
-           'last_number', 'gsm8k_eval', 'mmlu_eval', 'hub_reachable', 'compute_gsm8k_mmlu', 'render_gsm8k_mmlu',
-           'describe_gsm8k_mmlu', 'memory_throughput', 'plot_memory_throughput', 'compute_memory_throughput',
-           'render_memory_throughput', 'describe_memory_throughput']
+__all__ = ['PASSKEY', 'LONGBENCH_TASKS', 'passkey_score', 'prompt_parts', 'passkey_prompt', 'greedy_generate', 'shared_prefill',
+           'passkey_eval', 'plot_passkey', 'compute_passkey', 'render_passkey', 'describe_passkey',
+           'DatasetUnavailableError', 'hub_rows', 'normalize_answer', 'qa_f1', 'rouge_l', 'rouge_l_words',
+           'classification_score', 'retrieval_score', 'count_score', 'code_sim', 'longbench_score', 'longbench_eval',
+           'common_prefix', 'agreement_prompts', 'generation_agreement', 'compute_agreement', 'render_agreement',
+           'describe_agreement', 'last_number', 'gsm8k_eval', 'mmlu_eval', 'hub_reachable', 'compute_gsm8k_mmlu',
+           'render_gsm8k_mmlu', 'describe_gsm8k_mmlu', 'memory_throughput', 'plot_memory_throughput',
+           'compute_memory_throughput', 'render_memory_throughput', 'describe_memory_throughput']
 
 # %% ../nbs/10a_tasks.ipynb #90f204a8
 def passkey_score(answer:str, # the generated text
@@ -77,16 +77,43 @@ def greedy_generate(model, ids:Tensor, # [1, T] prompt
                     max_new_tokens:int, # at most this many new tokens
                     eos:int|None=None, # stop after this token id
                     stop=None, # optional callable(list of new ids) -> bool, checked after each token
+                    logits:Tensor|None=None, # [V] last-position logits of a prefill `cache` already holds (`shared_prefill`)
                    ) -> list: # the new token ids
-    "Greedy decoding of `ids` through `cache`."
+    "Greedy decoding of `ids` through `cache` (from its prefill, or continuing one given by `logits`)."
     if ids.dim() != 2 or ids.shape[0] != 1: raise ValueError(f"`ids` must be shaped (1, T), got `{tuple(ids.shape)}`")
-    out, new = model(ids.to(model.device), cache=cache, use_cache=True), []
+    last, new = (model(ids.to(model.device), cache=cache, use_cache=True).logits[0, -1] if logits is None else logits), []
     while True:
-        t = int(out.logits[0, -1].argmax()); new.append(t)
+        t = int(last.argmax()); new.append(t)
         if len(new) >= max_new_tokens or t == eos or (stop is not None and stop(new)): return new
-        out = model(torch.tensor([[t]], device=model.device), cache=cache, use_cache=True)
+        last = model(torch.tensor([[t]], device=model.device), cache=cache, use_cache=True).logits[0, -1]
+
+# %% ../nbs/10a_tasks.ipynb #428c5755
+class _Tee:
+    "A cache front for one forward pass: the first cache answers, every cache receives each `update`."
+    def __init__(self, caches:list): self.caches = caches
+    def update(self, *args, **kwargs):
+        out = self.caches[0].update(*args, **kwargs)
+        for c in self.caches[1:]: c.update(*args, **kwargs)
+        return out
+    def __getattr__(self, name): return getattr(self.caches[0], name)
+
+@torch.no_grad()
+def shared_prefill(model, ids:Tensor, # [1, T] prompt
+                   caches:list, # fresh caches (`method_cache`), none with `quantized_prefill`
+                  ) -> Tensor: # [V] last-position logits, the same for every cache
+    "Prefill `ids` once into every cache of `caches` (exactly what each cache's own prefill stores)."
+    if not caches: raise ValueError("`caches` is empty")
+    if bad := [type(c).__name__ for c in caches if getattr(c, 'quantized_prefill', False)]:
+        raise ValueError(f"`caches` hold {', '.join(bad)} with quantized_prefill=True: their prefill reads quantized K/V, it cannot be shared")
+    if bad := [type(c).__name__ for c in caches if c.get_seq_length()]:
+        raise ValueError(f"`caches` must be empty, got {', '.join(bad)} holding tokens")
+    return model(ids.to(model.device), cache=_Tee(list(caches)), use_cache=True).logits[0, -1]
 
 # %% ../nbs/10a_tasks.ipynb #6dab9b96
+def _attention_kw(method:str, attention:str) -> dict:
+    "`attention` for the NSNQuant caches (every other cache has one decode path)."
+    return dict(attention=attention) if parse_method(method)['kind'] == 'nsn' else {}
+
 def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `default_methods()`)
                  lengths:tuple=(1024, 2048), depths:tuple=(0.1, 0.5, 0.9), trials:int=1, # per length and depth
                  haystack:str='filler', # 'filler' (the original task's repeated sentences) or a corpus name (natural text, e.g. 'bible')
@@ -104,10 +131,10 @@ def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `
     from tqdm.auto import tqdm
     for L, d, t, key in tqdm(jobs, disable=not progress, desc='passkey'):
         ids = passkey_prompt(tok, key, L, d, hay[t * step:], chat)
-        for m in methods:
-            p = parse_method(m)                                # the fused kernels read the paper's layout (not the nsn+ overlay)
-            kw = dict(attention=attention) if p['kind'] == 'nsn' and 'fp_sink' not in p else {}
-            out = greedy_generate(model, ids, method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp', **kw), max_new_tokens, tok.eos_token_id)
+        caches = [method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp', **_attention_kw(m, attention)) for m in methods]
+        last = None if quantized_prefill else shared_prefill(model, ids, caches)     # one full-precision prefill for every method
+        for m, cache in zip(methods, caches):
+            out = greedy_generate(model, ids, cache, max_new_tokens, tok.eos_token_id, logits=last)
             ans = tok.decode(out, skip_special_tokens=True)
             runs.append(dict(method=m, length=L, depth=d, trial=t, key=key, answer=ans, score=passkey_score(ans, key)))
     rows = [dict(method=m, length=L, accuracy=sum(r['score'] for r in rs) / len(rs), n=len(rs))

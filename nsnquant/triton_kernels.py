@@ -406,8 +406,8 @@ def encode_blocks(q, # the quantizer
     return q.encode(x, positions, rope)
 
 # %% ../nbs/04c_triton.ipynb #be2562a4
-def _unfused(store:KVStore) -> str|None:
-    "What of `store` the fused kernels cannot read (the fp16 overlay, 4-bit scales), or None."
+def _untriton(store:KVStore) -> str|None:
+    "What of `store` the Triton kernel cannot read (the fp16 overlay, 4-bit scales), or None."
     why = ([f"`fp_sink`={store.fp_sink}"] if getattr(store, 'fp_sink', 0) else []) + \
           [f"`{n}.scale_bits`={q.scale_bits}" for n, q in (('kq', store.kq), ('vq', store.vq)) if getattr(q, 'scale_bits', 16) != 16]
     return ', '.join(why) or None
@@ -422,15 +422,14 @@ def fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries of on
     backend = backend or os.environ.get('NSNQUANT_KERNEL', 'auto')
     if backend not in ('auto', 'torch', 'triton', 'reference'):
         raise ValueError(f"`backend` must be 'auto', 'torch', 'triton' or 'reference', got `{backend}`")
-    if (why := _unfused(store)) and backend != 'reference':                   # layouts beyond the paper's: the dequantized path
-        if backend != 'auto': raise ValueError(f"`backend`={backend!r} reads packed blocks with fp16 scales only; this store has {why}: "
-                                               "use attention='dequant' (or backend 'auto'/'reference')")
-        backend = 'reference'
     if backend == 'reference' or not (isinstance(store.kq, NSNQuantizer) and isinstance(store.vq, NSNQuantizer)):
         return reference_decode_attention(query, store, scaling, start)
+    why = _untriton(store)                                     # layouts beyond the paper's: the torch operators read them
+    if backend == 'triton' and why:
+        raise ValueError(f"`backend`='triton' reads packed blocks with fp16 scales and no overlay; this store has {why}: use backend 'torch' or 'auto'")
     if backend == 'auto':
         backend = 'torch'
-        if query.is_cuda and tl is not None and not _interpreting():
+        if query.is_cuda and tl is not None and not _interpreting() and not why:
             try: _check_kernel_quantizer(store.kq, 'store.kq'); _check_kernel_quantizer(store.vq, 'store.vq'); backend = 'triton'
             except ValueError: pass
     if backend == 'triton': return triton_decode_attention(query, store, scaling, start=start)

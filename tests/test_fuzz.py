@@ -10,7 +10,7 @@ import pytest
 import torch
 from nsnquant.quantizer import NSNQuantizer
 from nsnquant.store import KVStore
-from nsnquant.models import StandardRoPE
+from nsnquant.rope import StandardRoPE
 
 DIMS = (8, 16, 32, 64, 96, 128)
 

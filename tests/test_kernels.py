@@ -60,7 +60,7 @@ def test_compiled_kernels_on_gpu(bits):
     from nsnquant.attention import reference_decode_attention, torch_fused_decode_attention
     from nsnquant.triton_kernels import triton_decode_attention, triton_encode, fused_decode_attention
     from nsnquant.quantizer import NSNQuantizer
-    from nsnquant.models import StandardRoPE
+    from nsnquant.rope import StandardRoPE
     from nsnquant.store import toy_store
     s = toy_store(bits, lens=(1500, 700), H=4, D=128, sink=4, steps=3, device='cuda')   # left-padded rows, then 3 decode steps
     q = torch.randn(2, 16, 1, 128, device='cuda')
