@@ -156,8 +156,8 @@ class NSNQuantLM(LM):
         out = []
         for r in self._bar(requests, 'rolling'):
             ids = [prefix_id(self.tok)] + _enc(self.tok, r.args[0])
-            out.append(sum(continuation_logprob(self.model, w, len(w) - 1, self.cache(quantized_prefill=True))[0]
-                           for w in rolling_windows(ids, self.max_length) if len(w) > 1))
+            out.append(sum((continuation_logprob(self.model, w, len(w) - 1, self.cache(quantized_prefill=True))[0]
+                            for w in rolling_windows(ids, self.max_length) if len(w) > 1), 0.0))
             self.cache_hook.add_partial('loglikelihood_rolling', r.args, out[-1])
         return out
 
@@ -232,11 +232,11 @@ def lm_eval_table(model_or_name='smollm2', # a name or path for `load_model`, or
             except Exception as e:
                 raise DatasetUnavailableError(f"lm_eval task `{t}`: dataset {_task_dataset(tm, t, e)} could not be reached "
                                               f"({type(e).__name__}{'; offline: no hub connection' if not download else ''}); run once with network access to cache it") from e
-        if isinstance(model_or_name, str): model, tok = load_model(model_or_name)
-        else: model, tok = model_or_name, tokenizer
+        first = NSNQuantLM(model_or_name, method=methods[0], tokenizer=tokenizer, **model_args)   # loads the model once (dtype, device)
+        model_args = {k: v for k, v in model_args.items() if k not in ('dtype', 'device')}
         rows = []
         for m in methods:
-            lm = NSNQuantLM(model, method=m, tokenizer=tok, **model_args)
+            lm = first if m == methods[0] else NSNQuantLM(first.model, method=m, tokenizer=first.tok, **model_args)
             res = lm_eval.simple_evaluate(model=lm, tasks=tasks, limit=limit, num_fewshot=num_fewshot, task_manager=tm)
             for t, r in res['results'].items(): rows += _metric_rows(m, t, r)
     return rows
