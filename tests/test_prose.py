@@ -42,4 +42,4 @@ def test_prose_numbers_are_outputs(nb):
 def test_the_checker_sees_typed_numbers():
     assert prose_numbers('Full precision gives 13.195, NSNQuant-2 (2.40 bits) 14.234; +0.0673 ± 0.0559.') == ['13.195', '2.40', '14.234', '+0.0673', '0.0559']
     assert prose_numbers('transformers 5.24 and torch 2.13, `scale=0.125`, $0.1234$, [x](a/1.234.png), 3 x 4, 0.1') == []
-    assert prose_numbers('We get 12.35. The paper reports 5.285 to 6.293; ours 14.45.') == ['12.35', '14.45']
+    assert prose_numbers('We get 12.35. The paper reports 5.285 to 6.293. Ours is 14.45.') == ['12.35', '14.45']
