@@ -123,6 +123,9 @@ class NSNQuantLayer(DynamicLayer):
     def n_elements(self) -> int: return self.store.n_elements()
 
     def _check(self, key_states, value_states):
+        if any(isinstance(t, Tensor) and t.device.type == 'meta' for t in (key_states, value_states)):      # (before reading any value)
+            raise ValueError("`key_states` / `value_states` are on the `meta` device (no data): the model's weights were not loaded where "
+                             "this layer runs (with a `device_map`, load through accelerate so that its hooks bring them in)")
         check_float(key_states, 'key_states'); check_float(value_states, 'value_states')
         if key_states.dim() != 4 or key_states.shape != value_states.shape:
             raise ValueError(f"`key_states` and `value_states` must be [B, H_kv, T, D] of one shape, got `{tuple(key_states.shape)}` and `{tuple(value_states.shape)}`")

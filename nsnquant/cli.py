@@ -162,6 +162,9 @@ def check_eval(a):
     _positive('--windows', a.windows); _positive('--length', a.length, 2); _positive('--context', a.context)
     _positive('--decode', a.decode); _positive('--calib-tokens', a.calib_tokens); _positive('--calib-iters', a.calib_iters)
     _check_runtime(a); _check_model(a.model)
+    from nsnquant.eval import dist_device
+    try: dist_device(a.device)                                           # under torchrun / accelerate launch: a device per process
+    except ValueError as e: raise UsageError(str(e).replace('`device`', '`--device`')) from None
 
 def cmd_eval(a) -> int:
     "Perplexity table of KV-cache methods (implemented in `nsnquant.eval.cmd_eval`)."
@@ -204,3 +207,7 @@ def main(argv:list|None=None) -> int:
     except Exception as e:
         if verbose: traceback.print_exc()
         print(f"{prog}: error: {_one_line(e)}{'' if verbose else ' (--verbose shows the traceback)'}", file=sys.stderr); return 1
+
+# %% ../nbs/13_cli.ipynb #3a154191
+#| eval: false
+if __name__ == '__main__': sys.exit(main())

@@ -4,9 +4,11 @@
 
 # %% ../nbs/09_eval.ipynb #62477446
 from __future__ import annotations
-import json, math, platform, time
+import json, math, os, pickle, platform, time
+from contextlib import contextmanager
 from pathlib import Path
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -16,8 +18,9 @@ from .data import load_tokens, windows
 from .models import load_model, load_tokenizer, load_config, check_supported
 
 # %% auto #0
-__all__ = ['TABLE2_METHODS', 'kv_bits', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results',
-           'failures', 'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
+__all__ = ['TABLE2_METHODS', 'kv_bits', 'dist_env', 'dist_device', 'init_distributed', 'rank_world', 'rank0_first', 'shard_map',
+           'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results', 'failures',
+           'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
            'compute_ppl_table', 'render_ppl_table', 'describe_ppl_table', 'compute_distribution_shift',
            'render_distribution_shift', 'describe_distribution_shift']
 
@@ -42,6 +45,78 @@ def kv_bits(cache, fp_bits:int=16) -> float|None: # None for a cache type it doe
         return bits / elems if elems else None
     return float(fp_bits) if layers else None
 
+# %% ../nbs/09_eval.ipynb #e4ef7860
+def dist_env(env:dict|None=None, # default: `os.environ`
+            ) -> dict|None: # world, rank, local_rank; None outside a multi-process launch
+    "This process's place in a `torchrun` / `accelerate launch` job, from WORLD_SIZE, RANK, LOCAL_RANK (None if WORLD_SIZE is unset or 1)."
+    env = os.environ if env is None else env
+    if env.get('WORLD_SIZE') in (None, ''): return None
+    v = {}
+    for name in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK'):
+        s = env.get(name, env.get('RANK') if name == 'LOCAL_RANK' else None)
+        try: v[name] = int(s)
+        except (TypeError, ValueError): raise ValueError(f"environment variable `{name}` must be an int when WORLD_SIZE is set, got `{s!r}`") from None
+    w, r, l = v['WORLD_SIZE'], v['RANK'], v['LOCAL_RANK']
+    if w < 1: raise ValueError(f"environment variable `WORLD_SIZE` must be >= 1, got `{w}`")
+    if not 0 <= r < w: raise ValueError(f"environment variable `RANK` must be in [0, WORLD_SIZE={w}), got `{r}`")
+    if l < 0: raise ValueError(f"environment variable `LOCAL_RANK` must be >= 0, got `{l}`")
+    return None if w == 1 else dict(world=w, rank=r, local_rank=l)
+
+def dist_device(device:str, env:dict|None=None) -> str: # the device this process evaluates on
+    "`device` in one process; under a multi-process launch `cpu`, or `cuda:LOCAL_RANK` for `cuda` (refused if that GPU does not exist)."
+    e = dist_env(env)
+    if e is None: return str(device)
+    d = torch.device(device)
+    if d.type == 'cpu': return 'cpu'
+    if d.type != 'cuda': raise ValueError(f"`device` must be cpu or cuda under a {e['world']}-process launch, got `{device}`")
+    if d.index is not None:
+        raise ValueError(f"`device` `{device}` names one GPU, but each of the {e['world']} processes uses its own (cuda:LOCAL_RANK): pass `cuda`")
+    if e['local_rank'] >= (g := torch.cuda.device_count()):
+        raise ValueError(f"`device` `cuda`: process LOCAL_RANK={e['local_rank']} has no GPU of its own ({g} visible): launch at most {g} processes per node")
+    return f"cuda:{e['local_rank']}"
+
+# %% ../nbs/09_eval.ipynb #2a6525bb
+def init_distributed(device:str='cpu') -> str: # this process's device (`dist_device`)
+    "Under a multi-process launch, join its process group (nccl on CUDA, gloo on CPU) unless joined; in one process, nothing."
+    dev = dist_device(device)
+    if dist_env() is not None and not dist.is_initialized():
+        if dev.startswith('cuda'): torch.cuda.set_device(dev)
+        dist.init_process_group('nccl' if dev.startswith('cuda') else 'gloo')
+    return dev
+
+def rank_world() -> tuple: # (rank, world size) of the initialized process group; (0, 1) without one
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+@contextmanager
+def rank0_first():
+    "Rank 0 runs the block first (it may write a shared cache: a converted model, a CQ calibration), the other ranks after it."
+    rank, world = rank_world()
+    if world > 1 and rank > 0: dist.barrier()
+    try: yield
+    finally:
+        if world > 1 and rank == 0: dist.barrier()
+
+def _portable(e:Exception) -> Exception: # `e` if it survives pickling, else a RuntimeError with its text
+    try: return pickle.loads(pickle.dumps(e))
+    except Exception: return RuntimeError(f"{type(e).__name__}: {e}")
+
+def shard_map(fn, items:list) -> list:
+    """`[fn(x) for x in items]` with the items split across the ranks of an initialized process group (item i on rank i % world);
+    every rank gets every result, in order. A failure is raised on every rank: that of the earliest failing item."""
+    rank, world = rank_world()
+    if world == 1: return [fn(x) for x in items]
+    mine, err = [], None
+    for i in range(rank, len(items), world):
+        try: mine.append(fn(items[i]))
+        except Exception as e: err = (i, _portable(e)); break
+    got = [None] * world
+    dist.all_gather_object(got, (mine, err))
+    errs = [e for _, e in got if e is not None]
+    if errs: raise min(errs, key=lambda t: t[0])[1]
+    out = [None] * len(items)
+    for r, (res, _) in enumerate(got): out[r::world] = res
+    return out
+
 # %% ../nbs/09_eval.ipynb #c2c35ba1
 @torch.no_grad()
 def ppl_windows(model, # a supported causal LM
@@ -53,19 +128,22 @@ def ppl_windows(model, # a supported causal LM
                 progress:bool=False,
                 **cache_kw, # passed to `make_cache`
                ) -> dict: # ppl, nll, window_nll (per window, per token), tokens (predicted), windows, seconds, kv_bits
-    "Protocol 1: perplexity over `n` windows, each one forward pass through a fresh cache with quantized K/V."
+    "Protocol 1: perplexity over `n` windows, each one forward pass through a fresh cache with quantized K/V (windows split across ranks, see above)."
     use_nsnquant_attention(model)
-    w, dev = windows(tokens, length, n), model.device
-    per, t0, kvb = [], time.time(), []
-    for x in tqdm(w, desc=method, disable=not progress, leave=False):
+    w, dev, fp, (rank, world) = windows(tokens, length, n), model.device, parse_method(method)['kind'] == 'fp', rank_world()
+    t0, bar = time.time(), tqdm(total=len(range(rank, n, world)), desc=method, disable=not progress or rank != 0, leave=False)
+    def one(x): # (mean NLL, cache bits or None) of one window
         x = x[None].to(dev)
-        if parse_method(method)['kind'] == 'fp': logits = model(x, use_cache=False).logits
+        if fp: logits, b = model(x, use_cache=False).logits, None
         else:
             cache = make_cache(method, model, quantized_prefill=True, calib=calib, **cache_kw)
             logits = model(x, cache=cache, use_cache=True).logits
-            kvb.append(kv_bits(cache))
-        per.append(_nll(logits[:, :-1], x[:, 1:]) / (length - 1))
-    N = n * (length - 1)
+            b = kv_bits(cache)
+        bar.update()
+        return _nll(logits[:, :-1], x[:, 1:]) / (length - 1), b
+    got = shard_map(one, list(w))                                        # every window, in order (split across ranks if launched so)
+    bar.close()
+    per, kvb, N = [p for p, _ in got], [] if fp else [b for _, b in got], n * (length - 1)
     return dict(ppl=math.exp(sum(per) / n), nll=sum(per) / n, window_nll=per, tokens=N, windows=n, seconds=round(time.time() - t0, 2),
                 kv_bits=sum(kvb) / len(kvb) if kvb else 16.0)
 
@@ -84,17 +162,19 @@ def ppl_decode(model, # a supported causal LM
     "Protocol 2: prefill `context` tokens, then decode `decode` tokens one at a time through the real cache; PPL over the decoded tokens."
     if context < 1 or decode < 1: raise ValueError(f"`context` and `decode` must be >= 1, got `{context}` and `{decode}`")
     w, dev = windows(tokens, context + decode + 1, n), model.device
-    nll, t0, kvb = 0., time.time(), []
-    bar = tqdm(total=n * decode, desc=method, disable=not progress, leave=False)
-    for x in w:
-        x = x[None].to(dev)
+    rank, world = rank_world()
+    t0, bar = time.time(), tqdm(total=len(range(rank, n, world)) * decode, desc=method, disable=not progress or rank != 0, leave=False)
+    def one(x): # (the decoded tokens' NLLs, cache bits) of one window
+        x, out = x[None].to(dev), []
         cache = make_cache(method, model, calib=calib, **cache_kw)
         model(x[:, :context], cache=cache, use_cache=True)
         for i in range(context, context + decode):
-            nll += _nll(model(x[:, i:i + 1], cache=cache, use_cache=True).logits, x[:, i + 1:i + 2])
+            out.append(_nll(model(x[:, i:i + 1], cache=cache, use_cache=True).logits, x[:, i + 1:i + 2]))
             bar.update()
-        kvb.append(kv_bits(cache))
+        return out, kv_bits(cache)
+    got = shard_map(one, list(w))
     bar.close()
+    nll, kvb = sum(t for ts, _ in got for t in ts), [b for _, b in got]       # summed token by token, in order, as one process would
     return dict(ppl=math.exp(nll / (n * decode)), nll=nll / (n * decode), tokens=n * decode, windows=n,
                 seconds=round(time.time() - t0, 2), kv_bits=sum(kvb) / len(kvb) if all(k is not None for k in kvb) else None)
 
@@ -106,7 +186,7 @@ def _calibrate(method:str, model, calib:dict|None, tokenizer) -> dict|None:
     kw = {**CQ_DEFAULTS, 'progress': False, **(calib or {}), 'c': p['c'], 'b': p['b'], 'tokenizer': tokenizer,
           **({'corpus': p['corpus']} if 'corpus' in p else {})}
     t0 = time.time()
-    cal = calibrate_cq(model, **kw)
+    with rank0_first(): cal = calibrate_cq(model, **kw)               # the other ranks load what rank 0 wrote
     return dict(cal.meta, seconds_this_run=round(time.time() - t0, 2), path=str(cal.path), centroid_bytes=cal.nbytes())
 
 # %% ../nbs/09_eval.ipynb #a64109a0
@@ -122,7 +202,7 @@ def evaluate(model, # a supported causal LM
              progress:bool=True,
              model_name:str|None=None, # recorded in the results
             ) -> dict: # {'meta': ..., 'methods': {m: {bits_per_element, calibration}}, 'results': {m: {dataset: {...}}}}
-    "Perplexity of every method on every dataset under one protocol."
+    "Perplexity of every method on every dataset under one protocol (windows split across the ranks of a process group, if any)."
     if protocol not in (1, 2): raise ValueError(f"`protocol` must be 1 or 2, got `{protocol}`")
     for n, v, lo in (('windows', windows, 1), ('length', length, 2), ('context', context, 1), ('decode', decode, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"`{n}` must be an int >= {lo}, got `{v!r}`")
@@ -135,7 +215,7 @@ def evaluate(model, # a supported causal LM
     for d in datasets:
         try: data[d] = load_tokens(d, tok, 'eval', max_tokens=need)
         except Exception as e: data[d] = f"{type(e).__name__}: {e}"
-    bar = tqdm(total=len(methods) * len(datasets), desc='evaluate', disable=not progress)
+    bar = tqdm(total=len(methods) * len(datasets), desc='evaluate', disable=not progress or rank_world()[0] != 0)
     for m in methods:
         info = out['methods'][m] = dict(bits_per_element=None, calibration=None)
         try: info['bits_per_element'] = bits_per_element(m, model); info['calibration'] = _calibrate(m, model, calib, tok)
@@ -154,7 +234,7 @@ def evaluate(model, # a supported causal LM
                        length=length if protocol == 1 else None, context=context if protocol == 2 else None,
                        decode=decode if protocol == 2 else None, datasets=list(datasets), methods=list(methods),
                        calib={**CQ_DEFAULTS, **{k: v for k, v in (calib or {}).items() if k in CQ_DEFAULTS}},
-                       torch_threads=torch.get_num_threads(), machine=platform.machine(), torch=torch.__version__,
+                       torch_threads=torch.get_num_threads(), processes=rank_world()[1], machine=platform.machine(), torch=torch.__version__,
                        seconds=round(time.time() - t0, 1))
     return out
 
@@ -189,23 +269,33 @@ def failures(results:dict) -> list: # (method, dataset or None, reason)
     return out + [(m, d, r['error']) for m, rs in results['results'].items() for d, r in rs.items() if 'error' in r]
 
 def cmd_eval(a) -> int: # the exit status: 1 if a method or corpus failed (0 with `--keep-going`)
-    "`nsnquant eval`: run `evaluate` from parsed arguments, print the table, write the JSON (`--out`), report failures on stderr."
-    import sys
+    "`nsnquant eval`: run `evaluate` from parsed arguments, print the table, write the JSON (`--out`), report failures on stderr (rank 0 of a multi-process launch)."
     t0 = time.time()
     check_supported(load_config(a.model))                                 # from the config: refused before any weights load
-    model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device)
+    own = dist_env() is not None and not dist.is_initialized()
+    device = init_distributed(a.device)                                   # under torchrun / accelerate launch: this rank's device
+    try: return _eval_run(a, device, t0)
+    finally:
+        if own: dist.destroy_process_group()
+
+def _eval_run(a, device:str, t0:float) -> int:
+    "`cmd_eval` once this process has its device (and its process group, if launched so)."
+    import sys
+    with rank0_first(): model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=device)
     split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
     res = evaluate(model, split(a.methods), split(a.data), windows=a.windows, length=a.length, protocol=a.protocol,
                    context=a.context, decode=a.decode, tokenizer=tok, progress=not a.no_progress, model_name=a.model,
                    calib=dict(corpus=a.calib_corpus, n_tokens=a.calib_tokens, iters=a.calib_iters))
     res['meta']['wall_seconds'] = round(time.time() - t0, 1)
-    print(results_table(res))
     bad = failures(res)
+    status = 1 if bad and not getattr(a, 'keep_going', False) else 0
+    if rank_world()[0] != 0: return status                                # every rank holds the results; rank 0 alone reports them
+    print(results_table(res))
     if bad and getattr(a, 'keep_going', False):
         print('\nFailed (n/a above):\n' + '\n'.join(f"- {m}{' on ' + d if d else ''}: {' '.join(r.split())}" for m, d, r in bad))
     for m, d, r in bad: print(f"nsnquant eval: {m}{' on ' + d if d else ''} failed: {' '.join(r.split())}", file=sys.stderr)
     if a.out: print(f"wrote {save_results(res, a.out)}", file=sys.stderr)
-    return 1 if bad and not getattr(a, 'keep_going', False) else 0
+    return status
 
 # %% ../nbs/09_eval.ipynb #8c371240
 def distribution_shift(model, # a supported causal LM

@@ -112,13 +112,17 @@ def _from_pretrained(src, dtype, **kwargs):
 # %% ../nbs/04_models.ipynb #22897a20
 def load_model(name_or_path:str|Path="smollm2", # "smollm2" (embedded, offline), a hub id or a local directory
                dtype:torch.dtype|str=torch.float32, # weights dtype (or "auto": the checkpoint's)
-               device:str|torch.device="cpu", # where to put the model (ignored when `device_map` is given)
-               **kwargs, # passed to `from_pretrained`, e.g. device_map="auto", revision=..., local_files_only=True
+               device:str|torch.device="cpu", # where to put the model (leave it "cpu" with a `device_map`)
+               **kwargs, # passed to `from_pretrained`, e.g. device_map="auto", max_memory=..., offload_folder=..., revision=...
               )->tuple: # (model in eval mode, tokenizer)
     "Load a causal LM and its tokenizer: the embedded SmolLM2-135M-Instruct by default, else any transformers model."
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path):
         raise ValueError(f"`name_or_path` must be 'smollm2', a hub id or a local directory, got `{name_or_path!r}`")
     if kwargs.get("device_map", "") is None: kwargs.pop("device_map")
+    if "device_map" in kwargs and str(device) != "cpu":
+        raise ValueError(f"`device`=`{device}` and `device_map` both place the model: pass only `device_map` (it decides every module's device)")
+    if (lone := [k for k in ("max_memory", "offload_folder", "offload_buffers") if k in kwargs and "device_map" not in kwargs]):
+        raise ValueError(f"`{lone[0]}` only applies with a `device_map` (e.g. device_map=\"auto\"): pass one, or drop `{lone[0]}`")
     if str(name_or_path) == "smollm2":
         src = smollm2_path()
         with _no_progress_bars(): model, tok = _from_pretrained(src, dtype, **kwargs)
