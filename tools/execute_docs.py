@@ -1,4 +1,5 @@
-"""Execute notebooks in place for the docs, skipping cells flagged `slow` or `cuda` (their previous outputs stay).
+"""Execute notebooks in place for the docs, skipping cells flagged `slow` or `cuda` (their previous outputs stay) and cells marked
+`#| eval: false` (as nbdev_test does).
 
     python tools/execute_docs.py nbs/10_analysis.ipynb [more.ipynb ...]
 
@@ -19,9 +20,16 @@ def flags(src:str) -> set:
         out |= set(re.split(r'[\s,]+', line[2:].strip()))
     return out
 
+def no_eval(src:str) -> bool:
+    "Whether a cell's leading `#|` lines say `eval: false`."
+    for line in src.splitlines():
+        if not line.startswith('#|'): return False
+        if re.fullmatch(r'#\|\s*eval:\s*false\s*', line.strip()): return True
+    return False
+
 def execute(path:Path) -> bool:
     nb, shell, t0 = read_nb(path), CaptureShell(path), time.time()
-    skip = lambda c: c.cell_type != 'code' or bool(SKIP & flags(c.source))
+    skip = lambda c: c.cell_type != 'code' or bool(SKIP & flags(c.source)) or no_eval(c.source)
     cwd = os.getcwd(); os.chdir(path.parent)
     try: shell.run_all(nb, exc_stop=True, preproc=skip)
     except Exception:
