@@ -57,6 +57,12 @@ def _git_commit() -> str|None:
         return (head + ('-dirty' if run('status', '--porcelain', '--', '.') else '')) or None
     except Exception: return None
 
+def _machine() -> str:
+    "The CPU architecture and widest x86 vector extension torch can use, and torch's version: quantized results differ across them in the last bits."
+    import platform
+    cap = getattr(torch.backends.cpu, 'get_cpu_capability', lambda: '')()
+    return f"{platform.machine()} {cap}".strip() + f", torch {torch.__version__}"
+
 def _load_cached(path:Path, name:str) -> tuple|None: # (result, provenance), or None for a file without provenance (recomputed)
     from nsnquant import __version__
     blob = json.loads(path.read_text())
@@ -77,7 +83,7 @@ def run_item(name:str, cfg:dict, out:str|Path='paper_figures', force:bool=False)
     if cached is not None: res, prov = cached
     else:
         t = time.time(); res = it.compute(cfg)
-        prov = dict(seconds=round(time.time() - t, 2), version=__version__, commit=_git_commit())
+        prov = dict(seconds=round(time.time() - t, 2), version=__version__, commit=_git_commit(), machine=_machine())
         cache.parent.mkdir(parents=True, exist_ok=True); cache.write_text(json.dumps(dict(result=res, provenance=prov)))
     files = it.render(res, out)
     man_p = out/'manifest.json'
@@ -136,7 +142,8 @@ def write_gallery(out:str|Path='paper_figures') -> Path:
         lines += [f"## {name}", '', m['caption'], '']
         if m.get('paper'): lines += [f"**In the paper.** {m['paper']}", '']
         lines += [f"**This run.** {_run_line(m)} {m.get('notes') or ''}".rstrip(), '',
-                  f"*computed in {m['seconds']} s by nsnquant {m['version']} ({m.get('commit') or 'no git'})*", '']
+                  f"*computed in {m['seconds']} s by nsnquant {m['version']} ({m.get('commit') or 'no git'})"
+                  + (f" on {m['machine']}" if m.get('machine') else '') + "*", '']
         for f in m['files']:
             if f.endswith('.png'): lines += [f"![{name}]({f})", '']
             elif f.endswith('.md'): lines += [(out/f).read_text(), '']
