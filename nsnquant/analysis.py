@@ -16,7 +16,7 @@ from .models import model_kv, ModelRoPE, check_supported
 from .data import load_tokens, windows
 from .cache import NSNQuantCache
 from .eval import ppl_windows
-from .baselines import make_cache
+from .baselines import make_cache, parse_method
 from .report import item, write_table, write_figure, model_for
 
 # %% auto #0
@@ -54,8 +54,10 @@ def default_methods() -> tuple:
 def method_cache(method:str, # a name `nsnquant.baselines.make_cache` knows ('fp', 'nsn-2', 'kivi-2', 'identity', ...)
                  model, # the model the cache serves
                  quantized_prefill:bool=False, # prefill attention sees quantized K/V
+                 attention:str|None=None, # decode path of the NSNQuant caches ('dequant' or 'fused'); other caches have one
                  **kw): # passed to the cache (e.g. quantizer switches for 'nsn-*')
     "A fresh KV cache for `method`."
+    if attention is not None and parse_method(method)['kind'] == 'nsn': kw['attention'] = attention
     return make_cache(method, model, quantized_prefill=quantized_prefill, **kw)
 
 # %% ../nbs/10_analysis.ipynb #1938d046

@@ -324,13 +324,14 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
                        _ptr(lo), _ptr(out), B, H, NB, G, GP, W, D // 8, _threads(B * H * (NB * W + C)))
         return out.view(B, 1, Hq, D).to(query.dtype)
     P, comp = NB * W, compiled if FS else False
+    pk = slice(S + C, S + C + P)                                                       # the packed tokens' logits
     s = qs.new_empty(B, H, G, S + C + P + FS)                                          # logits: sinks, tail, packed blocks, overlay
     for o, kf, n in ((0, store.sink_k, store.n_sink), (S, store.tail_k, store.n_tail)):
         past = (torch.arange(kf.shape[2], device=dev) >= n[:, None])[:, None, None]
         s[..., o:o + kf.shape[2]] = (qs @ kf.float().transpose(-1, -2)).masked_fill(past, float('-inf'))
     if NB:
-        packed_scores(store, fq, ms, s[..., S + C:S + C + P], comp)
-        if lo is not None: s[..., S + C:S + C + P].masked_fill_((torch.arange(P, device=dev) < lo[:, None])[:, None, None], float('-inf'))
+        packed_scores(store, fq, ms, s[..., pk], comp)
+        if lo is not None: s[..., pk].masked_fill_((torch.arange(P, device=dev) < lo[:, None])[:, None, None], float('-inf'))
     if FS:                                         # a row's first FS real tokens (no sinks here): packed first, then in the tail
         s[..., S + C:S + C + min(FS, P)] = float('-inf')
         s[..., S:S + C].masked_fill_((W * store.nblk[:, None] + torch.arange(C, device=dev) < FS)[:, None, None], float('-inf'))
@@ -340,6 +341,6 @@ def torch_fused_decode_attention(query:Tensor, # [B, Hq, 1, D] post-RoPE queries
     out = p[..., :S] @ store.sink_v.float() + p[..., S:S + C] @ store.tail_v.float()
     if FS: out += p[..., S + C + P:] @ store.fs_v.float()
     if NB:
-        acc, bsum = packed_values(store, p[..., S + C:S + C + P], comp)
+        acc, bsum = packed_values(store, p[..., pk], comp)
         out += acc @ rotation_matrix(vq, inverse=True, device=dev) + bsum @ block_means(store, 'v', comp)
     return out.view(B, 1, Hq, D).to(query.dtype).contiguous()

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from .models import load_model, load_tokenizer
 from .baselines import make_cache, parse_method
 from .data import _offline
-from .tasks import DatasetUnavailableError, hub_reachable
+from .tasks import DatasetUnavailableError, hub_reachable, _enc
 try:
     from lm_eval.api.model import LM
     from lm_eval.api.registry import model_registry, register_model
@@ -22,9 +22,6 @@ __all__ = ['prefix_id', 'encode_pair', 'continuation_logprob', 'rolling_windows'
            'check_model_args', 'NSNQuantLM', 'register', 'lm_eval_table', 'main']
 
 # %% ../nbs/10c_lm_eval.ipynb #3787c618
-def _enc(tok, s:str, first:bool=False) -> list:
-    return tok(s, add_special_tokens=first)['input_ids']
-
 def prefix_id(tok) -> int:
     "The token an empty context stands for: BOS, else EOS."
     t = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
@@ -133,7 +130,7 @@ class NSNQuantLM(LM):
         self.name = pretrained if isinstance(pretrained, str) else getattr(self.model.config, '_name_or_path', 'model')
         self.max_length = max_length or getattr(self.model.config, 'max_position_embeddings', None) or 2048
         self._device = self.model.device
-        self.cache(quantized_prefill=self.method not in ('fp',) and parse_method(self.method)['kind'] != 'quanto')   # fails here for a model or method the cache does not support
+        self.cache(quantized_prefill=parse_method(self.method)['kind'] not in ('fp', 'quanto'))   # fails here for a model or method the cache does not support
 
     def cache(self, quantized_prefill:bool=False):
         "A fresh cache of the method for this model."

@@ -16,10 +16,6 @@ __all__ = ['memory_throughput', 'plot_memory_throughput', 'compute_memory_throug
            'describe_memory_throughput']
 
 # %% ../nbs/10d_speed.ipynb #6ac87249
-def _method_bits(method:str, model) -> float:
-    "Bits per element of a method's packed tokens (16 for 'fp', the paper's fp16 basis)."
-    return bits_per_element(method, model)
-
 @torch.no_grad()
 def memory_throughput(model, tok, methods:tuple=('fp', 'kivi-2', 'nsn-2', 'nsn-1'),
                       batches:tuple=(1, 4, 16), # batch sizes measured
@@ -37,10 +33,10 @@ def memory_throughput(model, tok, methods:tuple=('fp', 'kivi-2', 'nsn-2', 'nsn-1
     weights = 2 * sum(p.numel() for p in model.parameters())
     rows, dev = [], model.device
     for m in methods:
-        bpe = _method_bits(m, model)                                                       # bits of a packed token
+        bpe = bits_per_element(m, model)                                                   # bits of a packed token (16 for fp)
         for b in batches:
             ids = toks[:b * context].reshape(b, context).to(dev)
-            cache = method_cache(m, model, **({'attention': attention} if m.startswith('nsn') else {}))
+            cache = method_cache(m, model, attention=attention)
             sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
             t0 = time.perf_counter(); out = model(ids, cache=cache, use_cache=True, logits_to_keep=1); sync(); t1 = time.perf_counter()
             nxt, steps = out.logits[:, -1:].argmax(-1), []
@@ -66,7 +62,7 @@ def _long_context_rows(model, tok, methods, batches, context, new_tokens, data, 
     toks, rows, dev = load_tokens(data, tok, 'eval', max_tokens=context + 1), [], model.device
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     for m in methods:
-        cache = method_cache(m, model, **({'attention': attention} if m.startswith('nsn') else {}))
+        cache = method_cache(m, model, attention=attention)
         t0 = time.perf_counter(); out = model(toks[None, :context].to(dev), cache=cache, use_cache=True, logits_to_keep=1); sync()
         prefill, first = time.perf_counter() - t0, out.logits[:, -1:].argmax(-1)
         for b in batches:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 from .quantizer import BlockQuantizer, NSNQuantizer
+from .rope import StandardRoPE
 
 # %% auto #0
 __all__ = ['check_quantizer', 'packing_counts', 'ragged_arange', 'grow', 'KVStore', 'toy_store']
@@ -391,7 +392,6 @@ class KVStore(_StoreReads):
 def toy_store(bits=2, lens=(200, 131), H=2, D=64, sink=0, window=0, steps=5, seed=0, rope=None, dtype=torch.float32, device='cpu',
               fp_sink=0, **qkw):
     "A `KVStore` of synthetic keys (with a channel offset, like real keys) and values: left-padded rows of `lens` real tokens after prefill, then `steps` decode tokens."
-    from nsnquant.rope import StandardRoPE
     g = torch.Generator().manual_seed(seed)
     rope = rope or StandardRoPE(D)
     s = KVStore(NSNQuantizer(bits, D, **qkw), NSNQuantizer(bits, D, **qkw), rope, sink=sink, window=window, fp_sink=fp_sink)

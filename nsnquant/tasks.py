@@ -11,7 +11,6 @@ import torch
 from torch import Tensor
 from .models import check_supported
 from .data import load_tokens, windows, CorpusUnavailableError, _offline
-from .baselines import parse_method
 from .report import item, write_table, write_figure, model_for
 from .analysis import analysis_config, default_methods, method_cache
 
@@ -109,10 +108,6 @@ def shared_prefill(model, ids:Tensor, # [1, T] prompt
     return model(ids.to(model.device), cache=_Tee(list(caches)), use_cache=True).logits[0, -1]
 
 # %% ../nbs/10a_tasks.ipynb #6dab9b96
-def _attention_kw(method:str, attention:str) -> dict:
-    "`attention` for the NSNQuant caches (every other cache has one decode path)."
-    return dict(attention=attention) if parse_method(method)['kind'] == 'nsn' else {}
-
 def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `default_methods()`)
                  lengths:tuple=(1024, 2048), depths:tuple=(0.1, 0.5, 0.9), trials:int=1, # per length and depth
                  haystack:str='filler', # 'filler' (the original task's repeated sentences) or a corpus name (natural text, e.g. 'bible')
@@ -130,7 +125,7 @@ def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `
     from tqdm.auto import tqdm
     for L, d, t, key in tqdm(jobs, disable=not progress, desc='passkey'):
         ids = passkey_prompt(tok, key, L, d, hay[t * step:], chat)
-        caches = [method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp', **_attention_kw(m, attention)) for m in methods]
+        caches = [method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp', attention=attention) for m in methods]
         last = None if quantized_prefill else shared_prefill(model, ids, caches)     # one full-precision prefill for every method
         for m, cache in zip(methods, caches):
             out = greedy_generate(model, ids, cache, max_new_tokens, tok.eos_token_id, logits=last)
