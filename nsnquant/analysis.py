@@ -33,12 +33,16 @@ __all__ = ['ANALYSIS_SIZES', 'NORMALITY_VIEWS', 'SEPARATION', 'ABLATIONS', 'anal
 ANALYSIS_SIZES = {
     'embedded': dict(kv_tokens=1024, embed_data=('pydoc', 'bible', 'code'), embed_points=300, passkey_lengths=(1024, 2048, 4096),
                      passkey_depths=(0.1, 0.3, 0.5, 0.7, 0.9), passkey_trials=4, agreement_prompts=6, agreement_prompt_tokens=256,
-                     agreement_new_tokens=64, rd_samples=65536, gsm8k_n=8, gsm8k_shots=4, mmlu_n=40,
+                     agreement_new_tokens=64, rd_samples=65536, gsm8k_n=8, gsm8k_shots=4, mmlu_n=40, harness='own', lm_eval_tab4={'gsm8k_cot': 8, 'mmlu': 5},
+                     lm_eval_limit=8, lm_eval_longbench=('longbench_narrativeqa', 'longbench_trec', 'longbench_lcc'),
                      throughput_batches=(1, 4, 16), throughput_context=512, throughput_new_tokens=16, budget_gb=8., budget_context=4096,
                      throughput_long_context=4096),
     'paper': dict(kv_tokens=4096, embed_data=('wikitext2', 'c4', 'pydoc'), embed_points=1000, passkey_lengths=(2048, 4096, 8192),
                   passkey_depths=(0.1, 0.3, 0.5, 0.7, 0.9), passkey_trials=4, agreement_prompts=32, agreement_prompt_tokens=512,
-                  agreement_new_tokens=128, rd_samples=262144, gsm8k_n=None, gsm8k_shots=8, mmlu_n=None,
+                  agreement_new_tokens=128, rd_samples=262144, gsm8k_n=None, gsm8k_shots=8, mmlu_n=None, harness='lm_eval',
+                  lm_eval_tab4={'gsm8k_cot': 8, 'mmlu': 5}, lm_eval_limit=None,
+                  lm_eval_longbench=('longbench_narrativeqa', 'longbench_qasper', 'longbench_hotpotqa', 'longbench_gov_report', 'longbench_trec',
+                                     'longbench_passage_retrieval_en', 'longbench_lcc'),
                   throughput_batches=(1, 8, 32, 64, 128), throughput_context=2048, throughput_new_tokens=64, budget_gb=80., budget_context=8192),
 }
 

@@ -4,12 +4,12 @@
 
 # %% ../nbs/13_cli.ipynb #86e1786f
 from __future__ import annotations
-import argparse, json, sys, time, traceback
+import argparse, json, os, re, sys, time, traceback
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DTYPES', 'METHOD_NAMES', 'CORPUS_NAMES', 'UsageError', 'check_generate', 'cmd_generate', 'memory_line', 'check_eval',
-           'cmd_eval', 'check_paper', 'cmd_paper', 'main']
+__all__ = ['DTYPES', 'DEVICE_MAPS', 'METHOD_NAMES', 'CORPUS_NAMES', 'UsageError', 'placement', 'check_generate', 'cmd_generate',
+           'memory_line', 'check_eval', 'cmd_eval', 'check_paper', 'cmd_paper', 'main']
 
 # %% ../nbs/13_cli.ipynb #8df40474
 class UsageError(ValueError):
@@ -43,6 +43,32 @@ def _check_runtime(a):
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise UsageError(f"`--device {a.device}`: no CUDA GPU is visible on this machine; use `--device cpu`")
     if dev.type not in ('cpu', 'cuda'): raise UsageError(f"`--device` must be cpu or cuda[:N], got `{a.device}`")
+    a.load_kwargs = placement(a)
+
+DEVICE_MAPS = ('auto', 'balanced', 'balanced_low_0', 'sequential')
+
+def _memory(s:str) -> dict:
+    "`--max-memory` '0=20GiB,cpu=64GiB' as accelerate's max_memory (GPU indices as ints)."
+    out = {}
+    for part in _names('--max-memory', s):
+        k, eq, v = part.partition('=')
+        k, v = k.strip(), v.strip()
+        if not eq or not v or not (k.isdigit() or k in ('cpu', 'mps')) or not re.fullmatch(r'\d+(\.\d+)?\s*[KMGT]i?B', v, re.I):
+            raise UsageError(f"`--max-memory` entries must be device=size (0=20GiB, cpu=64GiB), got `{part}`")
+        out[int(k) if k.isdigit() else k] = v
+    return out
+
+def placement(a) -> dict:
+    "The `load_model` arguments of `--device-map`, `--max-memory` and `--offload-folder` (empty without a device map)."
+    dm, mm, off = getattr(a, 'device_map', None), getattr(a, 'max_memory', None), getattr(a, 'offload_folder', None)
+    if dm is None:
+        if lone := next((f for f, v in (('--max-memory', mm), ('--offload-folder', off)) if v is not None), None):
+            raise UsageError(f"`{lone}` only applies with `--device-map` (e.g. `--device-map auto`)")
+        return {}
+    if a.device != 'cpu': raise UsageError(f"`--device {a.device}` and `--device-map {dm}` both place the model: pass only `--device-map`")
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        raise UsageError("`--device-map` splits one model over devices; a data-parallel launch (torchrun, accelerate launch) gives each process its own: use one or the other")
+    return dict(device_map=dm, **({'max_memory': _memory(mm)} if mm else {}), **({'offload_folder': off} if off else {}))
 
 def _check_model(name:str|None, flag:str='--model'):
     if name is None or name == 'smollm2': return
@@ -64,6 +90,11 @@ _EXAMPLES = {
     'paper': 'example:\n  nsnquant paper --items fig5_codebook --force',
 }
 
+def _placement_args(p):
+    p.add_argument('--device-map', default=None, choices=DEVICE_MAPS, help="split the model over the GPUs, CPU memory and disk (accelerate); leave `--device` at cpu")
+    p.add_argument('--max-memory', default=None, help="with --device-map: memory per device, e.g. '0=20GiB,1=20GiB,cpu=64GiB'")
+    p.add_argument('--offload-folder', default=None, help='with --device-map: where layers that fit nowhere else are offloaded to disk')
+
 def _parser() -> argparse.ArgumentParser:
     from nsnquant import __version__
     common = _Parser(add_help=False)
@@ -79,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument('--sink', type=int, default=0, help='initial tokens kept in full precision')
     g.add_argument('--chat', action='store_true', help="wrap the prompt in the tokenizer's chat template")
     g.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    _placement_args(g)
     g.add_argument('--dtype', default='float32', help=f"one of {', '.join(DTYPES)}")
     g.add_argument('--json', action='store_true', help='print one JSON object (text, tokens packed and in full precision, bytes) instead of the text')
     g.set_defaults(fn=cmd_generate, check=check_generate)
@@ -104,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument('--calib-iters', type=int, default=3, help='CQ k-means iterations')
     ev.add_argument('--out', help='write the results as JSON here')
     ev.add_argument('--device', default='cpu', help='cpu or cuda[:N]')
+    _placement_args(ev)
     ev.add_argument('--dtype', default='float32', help=f"one of {', '.join(DTYPES)}")
     ev.add_argument('--keep-going', action='store_true', help='exit 0 even if some method/corpus fails (the table says why)')
     ev.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -123,9 +156,9 @@ def cmd_generate(a) -> dict:
     from nsnquant.models import load_model, load_config, check_supported
     from nsnquant.cache import NSNQuantCache, NSNQuantLayer, dynamic_nbytes
     check_supported(load_config(a.model))                                 # from the config: refused before any weights load
-    model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device)
+    model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=a.device, **a.load_kwargs)
     text = tok.apply_chat_template([{'role': 'user', 'content': a.prompt}], tokenize=False, add_generation_prompt=True) if a.chat else a.prompt
-    ids = tok(text, return_tensors='pt').to(a.device)
+    ids = tok(text, return_tensors='pt').to(model.device)
     cache = NSNQuantCache(model, bits=a.bits, sink=a.sink)                 # the model's own rotary embedding
     t = time.time()
     out = model.generate(**ids, cache=cache, max_new_tokens=a.max_new_tokens, do_sample=False)

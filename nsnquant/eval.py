@@ -5,6 +5,7 @@
 # %% ../nbs/09_eval.ipynb #62477446
 from __future__ import annotations
 import json, math, os, pickle, platform, time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -190,6 +191,11 @@ def _calibrate(method:str, model, calib:dict|None, tokenizer) -> dict|None:
     return dict(cal.meta, seconds_this_run=round(time.time() - t0, 2), path=str(cal.path), centroid_bytes=cal.nbytes())
 
 # %% ../nbs/09_eval.ipynb #a64109a0
+def _placement(model) -> dict|None:
+    "Modules per device of a model split by a device map (`{'cpu': 14, 'disk': 17}`), None for a model on one device."
+    where = getattr(model, 'hf_device_map', None)
+    return dict(sorted(Counter(str(v) for v in where.values()).items())) if where and len(set(where.values())) > 1 else None
+
 def evaluate(model, # a supported causal LM
              methods:list, # names from `nsnquant.baselines.METHODS`
              datasets:list, # corpus names from `nsnquant.data.CORPORA`
@@ -235,6 +241,7 @@ def evaluate(model, # a supported causal LM
                        decode=decode if protocol == 2 else None, datasets=list(datasets), methods=list(methods),
                        calib={**CQ_DEFAULTS, **{k: v for k, v in (calib or {}).items() if k in CQ_DEFAULTS}},
                        torch_threads=torch.get_num_threads(), processes=rank_world()[1], machine=platform.machine(), torch=torch.__version__,
+                       placement=_placement(model),
                        seconds=round(time.time() - t0, 1))
     return out
 
@@ -281,7 +288,7 @@ def cmd_eval(a) -> int: # the exit status: 1 if a method or corpus failed (0 wit
 def _eval_run(a, device:str, t0:float) -> int:
     "`cmd_eval` once this process has its device (and its process group, if launched so)."
     import sys
-    with rank0_first(): model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=device)
+    with rank0_first(): model, tok = load_model(a.model, dtype=getattr(torch, a.dtype), device=device, **getattr(a, 'load_kwargs', {}))   # --device-map
     split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
     res = evaluate(model, split(a.methods), split(a.data), windows=a.windows, length=a.length, protocol=a.protocol,
                    context=a.context, decode=a.decode, tokenizer=tok, progress=not a.no_progress, model_name=a.model,

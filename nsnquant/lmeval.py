@@ -4,7 +4,7 @@
 
 # %% ../nbs/10c_lm_eval.ipynb #e6cfc3a2
 from __future__ import annotations
-import logging, sys
+import logging, re, sys
 import torch
 from tqdm.auto import tqdm
 from .models import load_model, load_tokenizer
@@ -190,6 +190,7 @@ register()
 def _task_dataset(tm, name:str, err:Exception) -> str:
     cfg = getattr(tm.task_index.get(name), 'cfg', None) or {}
     if cfg.get('dataset_path'): return cfg['dataset_path'] + (f" ({cfg['dataset_name']})" if cfg.get('dataset_name') else '')
+    if m := re.search(r"'([\w.-]+/[\w.-]+)'", str(err)): return m[1]      # a group: the hub id its first failing subtask names
     return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
 def _metric_rows(method:str, task:str, r:dict) -> list:
@@ -206,11 +207,12 @@ def lm_eval_table(model_or_name='smollm2', # a name or path for `load_model`, or
                   methods=('fp', 'nsn-2', 'nsn-1'), # cache methods (any `make_cache` name)
                   tasks=('gsm8k', 'mmlu'), # lm_eval task or group names
                   limit:int|float|None=None, # examples per task (lm_eval's `limit`)
-                  num_fewshot:int|None=None, # None: each task's default
+                  num_fewshot:int|dict|None=None, # None: each task's default; a dict: shots per task name
                   tokenizer=None, # the tokenizer of a loaded model
                   include_path=None, # directories of extra task YAML files
                   include_defaults:bool=True, # index lm_eval's own tasks too (takes ~30 s)
                   download:bool|None=None, # fetch missing datasets; None: if the hub answers
+                  missing:str='raise', # a task whose data cannot be reached: 'raise', or 'row' (a row saying so; the others run)
                   **model_args, # more `NSNQuantLM` arguments (sink, attention, max_length, ...)
                  ) -> list: # rows: method, task, metric, value, stderr
     "lm_eval results of every method on every task, one row per (method, task, metric)."
@@ -218,24 +220,37 @@ def lm_eval_table(model_or_name='smollm2', # a name or path for `load_model`, or
     from lm_eval.tasks import TaskManager
     tasks, methods = [tasks] if isinstance(tasks, str) else list(tasks), [methods] if isinstance(methods, str) else list(methods)
     if not tasks or not methods: raise ValueError(f"`tasks` and `methods` must be non-empty, got `{tasks}` and `{methods}`")
+    if missing not in ('raise', 'row'): raise ValueError(f"`missing` must be 'raise' or 'row', got `{missing!r}`")
+    shots = num_fewshot if isinstance(num_fewshot, dict) else {t: num_fewshot for t in tasks}
+    if bad := [t for t in shots if t not in tasks]: raise ValueError(f"`num_fewshot` names `{bad[0]}`, which is not in `tasks`")
     for m in methods: check_model_args(method=m, **model_args)
     if download is None: download = hub_reachable()
     hub = contextlib.nullcontext() if download else _offline()
     with hub:
         tm = TaskManager(include_path=include_path, include_defaults=include_defaults)
+        rows, ok = [], []
         for t in tasks:
             if t not in tm.task_index: raise ValueError(f"`tasks`: unknown lm_eval task `{t}` (see `lm_eval ls tasks`, or pass `include_path`)")
-            try: tm.load([t])
+        for t in tasks:
+            try: tm.load([t]); ok.append(t)
+            except ImportError as e:      # the task's own code needs a package (LongBench: jieba, fuzzywuzzy, rouge)
+                msg = f"lm_eval task `{t}` needs a package that is not installed: {str(e).splitlines()[0][:200]}"
+                if missing == 'raise': raise ImportError(msg) from e
+                rows.append(dict(method='(all)', task=t, metric=None, value=None, stderr=None, status=f'not run: {msg}'))
             except Exception as e:
-                raise DatasetUnavailableError(f"lm_eval task `{t}`: dataset {_task_dataset(tm, t, e)} could not be reached "
-                                              f"({type(e).__name__}{'; offline: no hub connection' if not download else ''}); run once with network access to cache it") from e
+                err = DatasetUnavailableError(f"lm_eval task `{t}`: dataset {_task_dataset(tm, t, e)} could not be reached "
+                                              f"({type(e).__name__}{'; offline: no hub connection' if not download else ''}); run once with network access to cache it")
+                if missing == 'raise': raise err from e
+                rows.append(dict(method='(all)', task=t, metric=None, value=None, stderr=None, status=f'data unavailable: {err}'))
+        if not ok: return rows
         first = NSNQuantLM(model_or_name, method=methods[0], tokenizer=tokenizer, **model_args)   # loads the model once (dtype, device)
         model_args = {k: v for k, v in model_args.items() if k not in ('dtype', 'device')}
-        rows = []
         for m in methods:
             lm = first if m == methods[0] else NSNQuantLM(first.model, method=m, tokenizer=first.tok, **model_args)
-            res = lm_eval.simple_evaluate(model=lm, tasks=tasks, limit=limit, num_fewshot=num_fewshot, task_manager=tm)
-            for t, r in res['results'].items(): rows += _metric_rows(m, t, r)
+            for n in dict.fromkeys(shots.get(t) for t in ok):     # one lm_eval run per distinct shot count
+                group = [t for t in ok if shots.get(t) == n]
+                res = lm_eval.simple_evaluate(model=lm, tasks=group, limit=limit, num_fewshot=n, task_manager=tm)
+                for t, r in res['results'].items(): rows += _metric_rows(m, t, r)
     return rows
 
 # %% ../nbs/10c_lm_eval.ipynb #f8cf6bbe

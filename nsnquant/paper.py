@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 import torch
 from .report import ITEMS, item, preset_config, run_item, write_table, write_figure, write_gallery
-import nsnquant.eval, nsnquant.analysis, nsnquant.tasks, nsnquant.improved, nsnquant.speed   # they register their items on import
+import nsnquant.eval, nsnquant.analysis, nsnquant.tasks, nsnquant.improved, nsnquant.speed, nsnquant.benchmarks   # they register their items on import
 
 # %% auto #0
 __all__ = ['compute_codebook', 'render_codebook', 'describe_codebook', 'compute_synthetic_normality',

@@ -16,12 +16,11 @@ from .analysis import analysis_config, default_methods, method_cache
 
 # %% auto #0
 __all__ = ['PASSKEY', 'LONGBENCH_TASKS', 'passkey_score', 'prompt_parts', 'passkey_prompt', 'greedy_generate', 'shared_prefill',
-           'passkey_eval', 'plot_passkey', 'compute_passkey', 'render_passkey', 'describe_passkey',
-           'DatasetUnavailableError', 'hub_rows', 'normalize_answer', 'qa_f1', 'rouge_l', 'rouge_l_words',
-           'classification_score', 'retrieval_score', 'count_score', 'code_sim', 'longbench_score', 'longbench_eval',
-           'common_prefix', 'agreement_prompts', 'generation_agreement', 'compute_agreement', 'render_agreement',
-           'describe_agreement', 'last_number', 'gsm8k_eval', 'mmlu_eval', 'hub_reachable', 'compute_gsm8k_mmlu',
-           'render_gsm8k_mmlu', 'describe_gsm8k_mmlu']
+           'passkey_jobs', 'passkey_eval', 'plot_passkey', 'DatasetUnavailableError', 'hub_rows', 'normalize_answer',
+           'qa_f1', 'rouge_l', 'rouge_l_words', 'classification_score', 'retrieval_score', 'count_score', 'code_sim',
+           'longbench_score', 'longbench_eval', 'common_prefix', 'agreement_prompts', 'generation_agreement',
+           'compute_agreement', 'render_agreement', 'describe_agreement', 'last_number', 'gsm8k_eval', 'mmlu_eval',
+           'hub_reachable']
 
 # %% ../nbs/10a_tasks.ipynb #90f204a8
 def passkey_score(answer:str, # the generated text
@@ -108,6 +107,16 @@ def shared_prefill(model, ids:Tensor, # [1, T] prompt
     return model(ids.to(model.device), cache=_Tee(list(caches)), use_cache=True).logits[0, -1]
 
 # %% ../nbs/10a_tasks.ipynb #6dab9b96
+def passkey_jobs(tok, lengths:tuple=(1024, 2048), depths:tuple=(0.1, 0.5, 0.9), trials:int=1, # per length and depth
+                 haystack:str='filler', # 'filler' (the original task's repeated sentences) or a corpus name (natural text, e.g. 'bible')
+                 chat:bool=False, seed:int=0) -> list: # (length, depth, trial, key, [1, length] prompt ids) per prompt
+    "The prompts of a passkey run, in order, with their random keys (the same for the same arguments)."
+    if haystack == 'filler': hay, step = torch.tensor(_enc(tok, PASSKEY['filler'] * (max(lengths) // 8 + 64))), 0   # ~20 tokens a sentence group
+    else: hay, step = load_tokens(haystack, tok, 'eval', max_tokens=max(lengths) + trials * 997), 997         # another stretch per trial
+    rng = random.Random(seed)
+    jobs = [(L, d, t, str(rng.randint(10000, 99999))) for L in lengths for d in depths for t in range(trials)]
+    return [(L, d, t, key, passkey_prompt(tok, key, L, d, hay[t * step:], chat)) for L, d, t, key in jobs]
+
 def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `default_methods()`)
                  lengths:tuple=(1024, 2048), depths:tuple=(0.1, 0.5, 0.9), trials:int=1, # per length and depth
                  haystack:str='filler', # 'filler' (the original task's repeated sentences) or a corpus name (natural text, e.g. 'bible')
@@ -118,13 +127,9 @@ def passkey_eval(model, tok, methods:tuple|None=None, # method names (default: `
     methods = methods or default_methods()
     mx = check_supported(model).max_position_embeddings
     if max(lengths) > mx: raise ValueError(f"`lengths` up to {max(lengths)} exceed the model's context of {mx} tokens")
-    if haystack == 'filler': hay, step = torch.tensor(_enc(tok, PASSKEY['filler'] * (max(lengths) // 8 + 64))), 0   # ~20 tokens a sentence group
-    else: hay, step = load_tokens(haystack, tok, 'eval', max_tokens=max(lengths) + trials * 997), 997         # another stretch per trial
-    rng, runs = random.Random(seed), []
-    jobs = [(L, d, t, str(rng.randint(10000, 99999))) for L in lengths for d in depths for t in range(trials)]
+    runs = []
     from tqdm.auto import tqdm
-    for L, d, t, key in tqdm(jobs, disable=not progress, desc='passkey'):
-        ids = passkey_prompt(tok, key, L, d, hay[t * step:], chat)
+    for L, d, t, key, ids in tqdm(passkey_jobs(tok, lengths, depths, trials, haystack, chat, seed), disable=not progress, desc='passkey'):
         caches = [method_cache(m, model, quantized_prefill=quantized_prefill and m != 'fp', attention=attention) for m in methods]
         last = None if quantized_prefill else shared_prefill(model, ids, caches)     # one full-precision prefill for every method
         for m, cache in zip(methods, caches):
@@ -150,32 +155,6 @@ def plot_passkey(res:dict):
     axs[0].set_ylabel('passkey accuracy'); axs[0].legend(fontsize=8); axs[0].set_ylim(-.05, 1.05)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/10a_tasks.ipynb #c03f1fc1
-@item('tab3_passkey', 'Long context (stand-in for LongBench): passkey retrieval accuracy by method and context length (Table 3)', order=40,
-      paper='Table 3: LongBench scores of LLaMA and Mistral models with each cache; NSNQuant at 2 and 1 bits is reported closest to full precision '
-            'and above CQ at the same bits.')
-def compute_passkey(cfg):
-    cfg = analysis_config(cfg); model, tok = model_for(cfg)
-    return passkey_eval(model, tok, None, cfg['passkey_lengths'], cfg['passkey_depths'], cfg['passkey_trials'], progress=True)
-
-@compute_passkey.renderer
-def render_passkey(res, out): return write_table(res['rows'], out, 'tab3_passkey') + write_figure(plot_passkey(res), out, 'tab3_passkey')
-
-# %% ../nbs/10a_tasks.ipynb #8d8d7c5f
-@compute_passkey.describer
-def describe_passkey(res):
-    runs, rows = res['runs'], res['rows']
-    depths, lengths = sorted({r['depth'] for r in runs}), sorted({r['length'] for r in rows})
-    n = max(r['n'] for r in rows)
-    hay = "the original task's repeated filler" if res.get('haystack') == 'filler' else f"{res.get('haystack')} text"
-    t = [f"{n} prompts per context length (needle at {len(depths)} depths, {n // max(1, len(depths))} keys each), {hay}, "
-         f"{'the chat template' if res.get('chat') else 'no chat template'}, greedy decoding through each cache. Keys retrieved at "
-         + ', '.join(f"{L:,}" for L in lengths) + ' tokens: ']
-    t.append('; '.join(f"{m} " + ', '.join(f"{round(r['accuracy'] * r['n'])}/{r['n']}" for L in lengths for r in rows if r['method'] == m and r['length'] == L)
-                       for m in dict.fromkeys(r['method'] for r in rows)) + '.')
-    t.append(' LongBench itself is not reachable offline; passkey retrieval stands in for it.')
-    return ''.join(t)
 
 # %% ../nbs/10a_tasks.ipynb #8822ad12
 class DatasetUnavailableError(CorpusUnavailableError):
@@ -416,26 +395,4 @@ def hub_reachable(host:str='huggingface.co', timeout:float=3.) -> bool:
     import socket
     try: socket.create_connection((host, 443), timeout=timeout).close(); return True
     except OSError: return False
-
-@item('tab4_gsm8k_mmlu', 'GSM8K (few-shot chain of thought) and MMLU (5-shot) exact-match accuracy by method, where the data is reachable (Table 4)', order=45,
-      paper='Table 4: GSM8K and MMLU accuracy of each method on the paper\'s models.')
-def compute_gsm8k_mmlu(cfg):
-    cfg = analysis_config(cfg); model, tok = model_for(cfg)
-    rows, dl = [], cfg.get('download')
-    if dl is None: dl = hub_reachable()
-    for bench, run in (('gsm8k', lambda: gsm8k_eval(model, tok, n=cfg['gsm8k_n'], shots=cfg['gsm8k_shots'], download=dl, progress=True)),
-                       ('mmlu', lambda: mmlu_eval(model, tok, n=cfg['mmlu_n'], download=dl, progress=True))):
-        try: rows += [dict(benchmark=bench, **r) for r in run()['rows']]
-        except DatasetUnavailableError as e: rows.append(dict(benchmark=bench, method='(all)', accuracy=None, n=0, status=f'data unavailable: {e}'))
-    return dict(rows=rows)
-
-@compute_gsm8k_mmlu.renderer
-def render_gsm8k_mmlu(res, out): return write_table(res['rows'], out, 'tab4_gsm8k_mmlu')
-
-@compute_gsm8k_mmlu.describer
-def describe_gsm8k_mmlu(res):
-    off = [r['benchmark'] for r in res['rows'] if r.get('status', '').startswith('data unavailable')]
-    ok = [r for r in res['rows'] if r.get('accuracy') is not None]
-    return (' '.join(f"{r['benchmark']} {r['method']}: {r['accuracy']:.3f} over {r['n']}." for r in ok) +
-            (f" Not run: the data of {', '.join(off)} was unreachable (offline); the table says how to provide it." if off else ''))
 

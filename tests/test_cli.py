@@ -24,6 +24,10 @@ USAGE = [  # (arguments, a phrase the message must contain)
     (['eval', '--windows', '0'], '`--windows` must be >= 1'),
     (['eval', '--length', '-5'], '`--length` must be >= 2'),
     (['paper', '--items', 'nosuchitem'], '`--items` `nosuchitem` is not a paper item'),
+    (['eval', '--max-memory', 'cpu=1GiB'], '`--max-memory` only applies with `--device-map`'),
+    (['generate', '--prompt', 'x', '--offload-folder', '/tmp/x'], '`--offload-folder` only applies with `--device-map`'),
+    (['eval', '--device-map', 'auto', '--max-memory', 'cpu=lots'], '`--max-memory` entries must be device=size'),
+    (['eval', '--device-map', 'everywhere'], 'invalid choice'),
     (['nosuchcommand'], 'invalid choice'),
 ]
 

@@ -41,3 +41,19 @@ def test_generation_equal(models, attention):
     assert torch.equal(outs[0], outs[1]) and caches[0].nbytes() == caches[1].nbytes()
     l0, l29 = caches[1].layers[0].store, caches[1].layers[29].store
     assert l0.device == l29.device == torch.device('cpu') and int(l29.nblk.sum()) > 0   # the offloaded layer's store is filled, on its device
+
+def test_cli_device_map_equals_one_device(tmp_path):
+    "`nsnquant eval --device-map auto --max-memory cpu=300MiB --offload-folder ...` gives the same JSON as the unsplit model."
+    import json, os, subprocess, sys
+    base = [sys.executable, '-m', 'nsnquant.cli', 'eval', '--methods', 'fp,nsn-2', '--data', 'pydoc', '--windows', '1', '--length', '128', '--no-progress']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1'}
+    outs = []
+    for extra, name in (([], 'one.json'), (['--device-map', 'auto', '--max-memory', 'cpu=300MiB', '--offload-folder', str(tmp_path/'off')], 'split.json')):
+        p = subprocess.run(base + extra + ['--out', str(tmp_path/name)], capture_output=True, text=True, env=env, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        outs.append(json.loads((tmp_path/name).read_text()))
+    drop = lambda x: ({k: drop(v) for k, v in x.items() if k not in ('seconds', 'wall_seconds', 'seconds_this_run')} if isinstance(x, dict)
+                      else [drop(v) for v in x] if isinstance(x, list) else x)
+    assert outs[0]['meta']['placement'] is None and set(outs[1]['meta']['placement']) == {'cpu', 'disk'}, outs[1]['meta']   # really split
+    outs[1]['meta']['placement'] = None
+    assert drop(outs[0]) == drop(outs[1])                                    # every perplexity, per-window NLL and bit count

@@ -2,6 +2,7 @@
 `#| eval: false` (as nbdev_test does).
 
     python tools/execute_docs.py nbs/10_analysis.ipynb [more.ipynb ...]
+    python tools/execute_docs.py --slow nbs/09_eval.ipynb      # the `slow` cells too (minutes each on a CPU)
 
 `jupyter nbconvert --execute` would run the flagged cells too (minutes to hours on a CPU); `nbdev_test` skips them but keeps no
 outputs. Run `nbdev_clean` afterwards (`make lib` does)."""
@@ -27,9 +28,9 @@ def no_eval(src:str) -> bool:
         if re.fullmatch(r'#\|\s*eval:\s*false\s*', line.strip()): return True
     return False
 
-def execute(path:Path) -> bool:
+def execute(path:Path, skip_flags:set=SKIP) -> bool:
     nb, shell, t0 = read_nb(path), CaptureShell(path), time.time()
-    skip = lambda c: c.cell_type != 'code' or bool(SKIP & flags(c.source)) or no_eval(c.source)
+    skip = lambda c: c.cell_type != 'code' or bool(skip_flags & flags(c.source)) or no_eval(c.source)
     cwd = os.getcwd(); os.chdir(path.parent)
     try: shell.run_all(nb, exc_stop=True, preproc=skip)
     except Exception:
@@ -40,5 +41,8 @@ def execute(path:Path) -> bool:
     return True
 
 if __name__ == '__main__':
-    if len(sys.argv) < 2: sys.exit(__doc__)
-    sys.exit(0 if all([execute(Path(p).resolve()) for p in sys.argv[1:]]) else 1)
+    args = sys.argv[1:]
+    slow = '--slow' in args
+    paths = [a for a in args if a != '--slow']
+    if not paths: sys.exit(__doc__)
+    sys.exit(0 if all([execute(Path(p).resolve(), SKIP - {'slow'} if slow else SKIP) for p in paths]) else 1)
