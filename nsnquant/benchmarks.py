@@ -102,7 +102,7 @@ def render_passkey(res, out):
     return files + (write_table(res['longbench'], out, 'tab3_longbench') if res.get('longbench') else [])
 
 # %% ../nbs/10e_benchmarks.ipynb #05f50dd7
-def _status_note(rows:list, what:str='task') -> str:
+def _status_note(rows:list) -> str:
     off = list(dict.fromkeys(r.get('benchmark') or r.get('task') for r in rows if r.get('status')))
     return f" Not run: {', '.join(off)} (the table says why: data unreachable offline, or lm_eval not installed)." if off else ''
 

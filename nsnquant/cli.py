@@ -60,7 +60,7 @@ def _memory(s:str) -> dict:
 
 def placement(a) -> dict:
     "The `load_model` arguments of `--device-map`, `--max-memory` and `--offload-folder` (empty without a device map)."
-    dm, mm, off = getattr(a, 'device_map', None), getattr(a, 'max_memory', None), getattr(a, 'offload_folder', None)
+    dm, mm, off = a.device_map, a.max_memory, a.offload_folder
     if dm is None:
         if lone := next((f for f, v in (('--max-memory', mm), ('--offload-folder', off)) if v is not None), None):
             raise UsageError(f"`{lone}` only applies with `--device-map` (e.g. `--device-map auto`)")

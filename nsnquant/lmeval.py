@@ -193,6 +193,8 @@ def _task_dataset(tm, name:str, err:Exception) -> str:
     if m := re.search(r"'([\w.-]+/[\w.-]+)'", str(err)): return m[1]      # a group: the hub id its first failing subtask names
     return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
+def _not_run(task:str, status:str) -> dict: return dict(method='(all)', task=task, metric=None, value=None, stderr=None, status=status)
+
 def _metric_rows(method:str, task:str, r:dict) -> list:
     rows = []
     for k, v in r.items():
@@ -236,12 +238,12 @@ def lm_eval_table(model_or_name='smollm2', # a name or path for `load_model`, or
             except ImportError as e:      # the task's own code needs a package (LongBench: jieba, fuzzywuzzy, rouge)
                 msg = f"lm_eval task `{t}` needs a package that is not installed: {str(e).splitlines()[0][:200]}"
                 if missing == 'raise': raise ImportError(msg) from e
-                rows.append(dict(method='(all)', task=t, metric=None, value=None, stderr=None, status=f'not run: {msg}'))
+                rows.append(_not_run(t, f'not run: {msg}'))
             except Exception as e:
                 err = DatasetUnavailableError(f"lm_eval task `{t}`: dataset {_task_dataset(tm, t, e)} could not be reached "
                                               f"({type(e).__name__}{'; offline: no hub connection' if not download else ''}); run once with network access to cache it")
                 if missing == 'raise': raise err from e
-                rows.append(dict(method='(all)', task=t, metric=None, value=None, stderr=None, status=f'data unavailable: {err}'))
+                rows.append(_not_run(t, f'data unavailable: {err}'))
         if not ok: return rows
         first = NSNQuantLM(model_or_name, method=methods[0], tokenizer=tokenizer, **model_args)   # loads the model once (dtype, device)
         model_args = {k: v for k, v in model_args.items() if k not in ('dtype', 'device')}
