@@ -15,13 +15,13 @@ from .hadamard import Hadamard
 from .quantizer import NSNQuantizer, Packed
 from .models import cache_dir, model_kv, load_tokenizer
 from .data import load_tokens, windows
-from .cache import NSNQuantCache, IdentityQuantizer
+from .cache import NSNQuantCache, IdentityQuantizer, packed_layers
 from .models import check_supported
 
 # %% auto #0
-__all__ = ['METHODS', 'CQ_DEFAULTS', 'IMPROVED', 'pack_bits', 'unpack_bits', 'GroupPacked', 'rtn_minmax', 'KIVIQuantizer',
-           'batched_nearest', 'cq_assign', 'CQQuantizer', 'kmeans_batched', 'CQCalibration', 'cq_path', 'calibrate_cq',
-           'quanto_status', 'qtensor_nbytes', 'parse_method', 'method_label', 'bit_class', 'make_cache',
+__all__ = ['METHODS', 'CQ_DEFAULTS', 'IMPROVED', 'KEY_UPGRADE', 'pack_bits', 'unpack_bits', 'GroupPacked', 'rtn_minmax',
+           'KIVIQuantizer', 'batched_nearest', 'cq_assign', 'CQQuantizer', 'kmeans_batched', 'CQCalibration', 'cq_path',
+           'calibrate_cq', 'quanto_status', 'qtensor_nbytes', 'parse_method', 'method_label', 'bit_class', 'make_cache',
            'bits_per_element']
 
 # %% ../nbs/07_baselines.ipynb #98fff466
@@ -312,23 +312,26 @@ def qtensor_nbytes(t) -> int:
     return sum(qtensor_nbytes(getattr(t, n)) for n in t.__tensor_flatten__()[0])
 
 # %% ../nbs/07_baselines.ipynb #c317a66c
-METHODS = ('fp', 'nsn-2', 'nsn-1', 'nsn+-2', 'nsn+-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
+METHODS = ('fp', 'nsn-2', 'nsn-1', 'nsn+-2', 'nsn+-1', 'nsn+k-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
 CQ_DEFAULTS = dict(corpus='pydoc', n_tokens=8192, iters=3, seed=0)
 IMPROVED = {1: dict(scale_bits=4, fp_sink=8), 2: dict(scale_bits=4, fp_sink=8)}   # nsn+-b: beyond the paper (notebook 10b_improved)
+KEY_UPGRADE = dict(fp_sink=1, key_upgrade=0.47)   # nsn+k-1 = nsn+-1 with these: 2-bit keys in the most sensitive layers (10b_improved)
 
 def parse_method(method:str) -> dict:
     "The kind and settings of a method name (`'kivi-h-2'`, `'cq-8c10b@code'`, ...); a `ValueError` for unknown names."
     import re
     m = str(method).strip().lower()
     if m == 'fp16': raise ValueError("`method`='fp16' is now named 'fp': the model's own cache, in the model's dtype (fp32 by default)")
-    for kind, pat in (('fp', r'fp'), ('identity', r'identity'), ('nsn', r'nsn(?P<plus>\+)?-(?P<bits>[12])'),
+    for kind, pat in (('fp', r'fp'), ('identity', r'identity'), ('nsn', r'nsn(?P<plus>\+k?)?-(?P<bits>[12])'),
                       ('kivi', r'kivi(?P<h>-h)?-(?P<bits>[124])'), ('cq', r'cq-(?P<c>\d+)c(?P<b>\d+)b(?:@(?P<corpus>[\w-]+))?'),
                       ('quanto', r'quanto-int(?P<bits>[24])')):
         if r := re.fullmatch(pat, m):
             d = {k: v for k, v in r.groupdict().items() if v is not None}
             out = dict(kind=kind, **{k: int(v) for k, v in d.items() if k in ('bits', 'c', 'b')})
             if kind == 'kivi': out['hadamard'] = 'h' in d
-            if kind == 'nsn': out.update(IMPROVED[out['bits']] if 'plus' in d else {})
+            if d.get('plus') == '+k' and out['bits'] != 1:
+                raise ValueError(f"`method`=`{method!r}`: nsn+k (2-bit keys in the most sensitive layers) has a 1-bit form only, 'nsn+k-1'")
+            if kind == 'nsn': out.update({**IMPROVED[out['bits']], **(KEY_UPGRADE if d['plus'] == '+k' else {})} if 'plus' in d else {})
             if 'corpus' in d: out['corpus'] = d['corpus']
             return out
     raise ValueError(f"`method`=`{method!r}` is unknown; known: {', '.join(METHODS)}, 'identity', 'cq-<c>c<b>b[@corpus]'")
@@ -385,7 +388,11 @@ def bits_per_element(method:str, # as in `make_cache`
     kind, T = p['kind'], 128
     x = torch.randn(1, T, D, generator=torch.Generator().manual_seed(0))
     if kind in ('fp', 'identity'): return 16.0
-    if kind == 'nsn': return NSNQuantizer(p['bits'], D, scale_bits=p.get('scale_bits', 16)).bits_per_element   # packed tokens (an fp_sink is counted by `kv_bits`)
+    if kind == 'nsn':   # packed tokens (an fp_sink is counted by `kv_bits`); with `key_upgrade`, the 2-bit keys averaged over the packed layers
+        q = lambda b: NSNQuantizer(b, D, scale_bits=p.get('scale_bits', 16)).bits_per_element
+        f = p.get('key_upgrade', 0)
+        if f and model is not None: n = len(packed_layers(check_supported(getattr(model, 'config', model)))); f = round(f * n) / n
+        return q(p['bits']) + f * (q(2) - q(1)) / 2
     if kind == 'kivi':
         nb = sum(KIVIQuantizer(p['bits'], D, per, hadamard=p['hadamard']).encode(x).nbytes() for per in ('channel', 'token'))
     elif kind == 'cq': nb = 2 * CQQuantizer(torch.randn(1, D // p['c'], 2 ** p['b'], p['c'])).encode(x).nbytes()

@@ -14,13 +14,13 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.integrations.sdpa_attention import sdpa_attention_forward, repeat_kv
 from .nsn import check_float
 from .quantizer import NSNQuantizer, Packed
-from .models import ModelRoPE, ModelSpec, check_supported, mean_group
+from .models import ModelRoPE, ModelSpec, check_supported, key_sensitivity, mean_group
 from .store import KVStore
 from .triton_kernels import fused_decode_attention, encode_blocks
 
 # %% auto #0
 __all__ = ['DensePacked', 'IdentityQuantizer', 'padding_slots', 'FusedView', 'MixedView', 'NSNQuantLayer', 'WindowLayer',
-           'model_binding', 'NSNQuantCache', 'dynamic_nbytes', 'fp16_nbytes', 'nsnquant_attention',
+           'model_binding', 'packed_layers', 'NSNQuantCache', 'dynamic_nbytes', 'fp16_nbytes', 'nsnquant_attention',
            'use_nsnquant_attention']
 
 # %% ../nbs/05_cache.ipynb #3e848cd8
@@ -238,6 +238,22 @@ def _calling_config(depth:int=2):
         f = f.f_back if f is not None else None
     return None
 
+# %% ../nbs/05_cache.ipynb #e28c6444
+def packed_layers(spec:ModelSpec, sliding_fp:int=512, window:int=0, block:int=64) -> list:
+    "The layers an `NSNQuantCache` packs: full attention, and sliding windows longer than `sliding_fp` and than `block + window`."
+    return [l for l, w in enumerate(spec.sliding_windows) if w is None or (w > sliding_fp and w >= block + window)]
+
+def _upgraded_layers(model, spec:ModelSpec, sliding_fp:int, window:int, block:int, bits:int, key_upgrade, key_quantizer) -> list:
+    "The layers whose keys `key_upgrade` stores at 2 bits: the packed layers of highest `key_sensitivity`, round(fraction x their number)."
+    if isinstance(key_upgrade, bool) or not isinstance(key_upgrade, (int, float)) or not 0 <= key_upgrade <= 1:
+        raise ValueError(f"`key_upgrade` must be a fraction in [0, 1], got `{key_upgrade!r}`")
+    if not key_upgrade: return []
+    if bits != 1: raise ValueError(f"`key_upgrade` raises 1-bit keys to 2 bits: it needs `bits`=1, got `{bits}`")
+    if key_quantizer is not None: raise ValueError("`key_upgrade` chooses the key quantizers itself: pass it or `key_quantizer`, not both")
+    if model is None: raise ValueError("`key_upgrade` reads the model's weights (`key_sensitivity`): pass the model, not its config")
+    packed, sens = packed_layers(spec, sliding_fp, window, block), key_sensitivity(model)
+    return sorted(sorted(packed, key=lambda l: -sens[l])[:round(key_upgrade * len(packed))])
+
 # %% ../nbs/05_cache.ipynb #ec4c2876
 class NSNQuantCache(Cache):
     """A transformers `Cache` holding NSNQuant-packed KV blocks, one `KVStore` per layer (full-precision `WindowLayer`s for short sliding windows).
@@ -254,6 +270,7 @@ class NSNQuantCache(Cache):
                  attention:str='dequant', # decode steps: 'dequant' (dequantize, then SDPA) or 'fused' (kernels on the packed blocks)
                  sliding_fp:int=512, # sliding-window layers with windows up to this many tokens stay in full precision
                  fp_sink:int=0, # beyond the paper: the first tokens of each row also kept in fp16 and read from there (full-attention layers)
+                 key_upgrade:float=0.0, # beyond the paper, at bits=1: this fraction of the packed layers (the highest `key_sensitivity`) stores 2-bit keys
                  **quantizer_kwargs): # passed to `NSNQuantizer` (ablation switches, codebook, `scale_bits`; `group` defaults to `mean_group`)
         model = config if hasattr(config, 'config') and hasattr(config, 'forward') else None
         config = model.config if model is not None else config
@@ -271,6 +288,8 @@ class NSNQuantCache(Cache):
         mk = lambda: NSNQuantizer(bits, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
         n = spec.num_layers
         kqs = _per_layer(key_quantizer, n, 'key_quantizer') or [mk()] * n
+        self.key_upgraded = _upgraded_layers(model, spec, sliding_fp, window, block, bits, key_upgrade, key_quantizer)
+        for l in self.key_upgraded: kqs[l] = NSNQuantizer(2, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
         vqs = _per_layer(value_quantizer, n, 'value_quantizer') or [mk()] * n
         if any(k.block != v.block for k, v in zip(kqs, vqs)): raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
         src = model if model is not None else config

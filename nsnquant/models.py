@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_models.ipynb #1f2056eb
 from __future__ import annotations
-import importlib, importlib.util, inspect, os, shutil, sys, tempfile
+import importlib, importlib.util, inspect, math, os, shutil, sys, tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -18,7 +18,8 @@ from transformers.utils import logging as hf_logging
 
 # %% auto #0
 __all__ = ['cache_dir', 'writable_cache_dir', 'atomic_dir', 'smollm2_gguf', 'smollm2_path', 'load_model', 'load_tokenizer',
-           'load_config', 'rope_pairs', 'ModelRoPE', 'ModelSpec', 'mean_group', 'check_supported', 'model_kv']
+           'load_config', 'rope_pairs', 'ModelRoPE', 'ModelSpec', 'mean_group', 'check_supported', 'model_kv',
+           'key_sensitivity']
 
 # %% ../nbs/04_models.ipynb #34911f6f
 def cache_dir()->Path: # the directory (not created here)
@@ -348,3 +349,27 @@ def model_kv(model, # a supported transformers causal LM
     finally:
         for h in hooks: h.remove()
     return [((keys[i] if pre_rope else l.keys).float(), l.values.float()) for i, l in enumerate(cache.layers)]
+
+# %% ../nbs/04_models.ipynb #73450658
+def _gain(norm, dim:int) -> Tensor: # the effective per-channel gain of a norm module (float32)
+    if isinstance(norm, torch.nn.LayerNorm): return norm.weight.detach().float()
+    w = next(norm.parameters())
+    return norm(torch.ones(1, dim, dtype=w.dtype, device=w.device))[0].detach().float()   # RMSNorm(1) = its gain, Gemma's (1 + w) included
+
+@torch.no_grad()
+def key_sensitivity(model, # a supported transformers causal LM (its weights are read; nothing runs on text)
+                   ) -> list: # per layer: rms |q_h| |k_h| / sqrt(head_dim) for isotropic unit-variance inputs
+    "A weight-only, calibration-free proxy per layer for how much a relative key error moves the attention logits."
+    spec, out = check_supported(model), []
+    for i, layer in enumerate(model.model.layers):
+        a, norm = getattr(layer, "self_attn", None), getattr(layer, "input_layernorm", None)
+        if getattr(a, "q_norm", None) is not None and getattr(a, "k_norm", None) is not None:
+            q2, k2 = (_gain(n, spec.head_dim).square().sum() for n in (a.q_norm, a.k_norm))   # per head, after the per-head norm
+        elif getattr(a, "q_proj", None) is not None and getattr(a, "k_proj", None) is not None and norm is not None:
+            g = _gain(norm, a.q_proj.weight.shape[1])
+            q2 = (a.q_proj.weight.float() * g).square().sum() / spec.num_heads
+            k2 = (a.k_proj.weight.float() * g).square().sum() / spec.num_kv_heads
+        else: raise ValueError(f"`model` ({type(model).__name__}) layer {i} has no `q_proj`/`k_proj` after an `input_layernorm` "
+                               "(fused QKV?): key_sensitivity cannot read it; pass per-layer `key_quantizer`s instead")
+        out.append(math.sqrt(q2.item() * k2.item() / spec.head_dim))
+    return out
