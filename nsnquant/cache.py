@@ -238,7 +238,7 @@ def _calling_config(depth:int=2):
         f = f.f_back if f is not None else None
     return None
 
-# %% ../nbs/05_cache.ipynb #e28c6444
+# %% ../nbs/05_cache.ipynb #18908444
 def packed_layers(spec:ModelSpec, sliding_fp:int=512, window:int=0, block:int=64) -> list:
     "The layers an `NSNQuantCache` packs: full attention, and sliding windows longer than `sliding_fp` and than `block + window`."
     return [l for l, w in enumerate(spec.sliding_windows) if w is None or (w > sliding_fp and w >= block + window)]

@@ -80,7 +80,7 @@ def _check_model(name:str|None, flag:str='--model'):
 
 # %% ../nbs/13_cli.ipynb #27f9ddd4
 # the names `eval` knows, listed in its help without importing torch (a test checks them against nsnquant.baselines and nsnquant.data)
-METHOD_NAMES = ('fp', 'nsn-2', 'nsn-1', 'nsn+-2', 'nsn+-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
+METHOD_NAMES = ('fp', 'nsn-2', 'nsn-1', 'nsn+-2', 'nsn+-1', 'nsn+k-1', 'kivi-4', 'kivi-2', 'kivi-1', 'kivi-h-2', 'kivi-h-1', 'cq-4c9b', 'cq-8c10b', 'quanto-int2', 'quanto-int4')
 CORPUS_NAMES = ('pydoc', 'pydocs', 'bible', 'code', 'wikitext2', 'c4')
 _EXAMPLES = {
     'generate': 'example:\n  nsnquant generate --bits 1 --prompt "The history of Rome" --max-new-tokens 30',

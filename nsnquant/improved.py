@@ -14,7 +14,7 @@ from .report import item, write_table, write_figure, model_for
 __all__ = ['MATCHED', 'IMPROVED_METHODS', 'TARGETS', 'paired', 'compare_matched', 'compute_improved', 'render_improved',
            'describe_improved']
 
-# %% ../nbs/10b_improved.ipynb #a723e9d9
+# %% ../nbs/10b_improved.ipynb #64647800
 def paired(a:list, b:list) -> tuple: # (mean, standard error) of b - a over paired windows
     "The mean paired difference `b - a` and its standard error (NaN for one pair)."
     if len(a) != len(b) or not a: raise ValueError(f"`a` and `b` must pair the same windows, got {len(a)} and {len(b)}")

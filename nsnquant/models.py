@@ -350,7 +350,7 @@ def model_kv(model, # a supported transformers causal LM
         for h in hooks: h.remove()
     return [((keys[i] if pre_rope else l.keys).float(), l.values.float()) for i, l in enumerate(cache.layers)]
 
-# %% ../nbs/04_models.ipynb #73450658
+# %% ../nbs/04_models.ipynb #27efc8e6
 def _gain(norm, dim:int) -> Tensor: # the effective per-channel gain of a norm module (float32)
     if isinstance(norm, torch.nn.LayerNorm): return norm.weight.detach().float()
     w = next(norm.parameters())
