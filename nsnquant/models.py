@@ -351,10 +351,10 @@ def model_kv(model, # a supported transformers causal LM
     return [((keys[i] if pre_rope else l.keys).float(), l.values.float()) for i, l in enumerate(cache.layers)]
 
 # %% ../nbs/04_models.ipynb #27efc8e6
-def _gain(norm, dim:int) -> Tensor: # the effective per-channel gain of a norm module (float32)
-    if isinstance(norm, torch.nn.LayerNorm): return norm.weight.detach().float()
-    w = next(norm.parameters())
-    return norm(torch.ones(1, dim, dtype=w.dtype, device=w.device))[0].detach().float()   # RMSNorm(1) = its gain, Gemma's (1 + w) included
+def _gain(norm, dim:int, like:Tensor) -> Tensor: # the effective per-channel gain of a norm module (float32, on `like`'s device)
+    if isinstance(norm, torch.nn.LayerNorm): return (norm.weight if norm.weight is not None else torch.ones(dim)).detach().float().to(like.device)
+    w = next(norm.parameters(), like)                                           # a norm without parameters has gain 1
+    return norm(torch.ones(1, dim, dtype=w.dtype, device=w.device))[0].detach().float().to(like.device)   # RMSNorm(1) = its gain, Gemma's (1 + w) included
 
 @torch.no_grad()
 def key_sensitivity(model, # a supported transformers causal LM (its weights are read; nothing runs on text)
@@ -364,11 +364,14 @@ def key_sensitivity(model, # a supported transformers causal LM (its weights are
     for i, layer in enumerate(model.model.layers):
         a, norm = getattr(layer, "self_attn", None), getattr(layer, "input_layernorm", None)
         if getattr(a, "q_norm", None) is not None and getattr(a, "k_norm", None) is not None:
-            q2, k2 = (_gain(n, spec.head_dim).square().sum() for n in (a.q_norm, a.k_norm))   # per head, after the per-head norm
+            def size2(n, like): # E|x_h|^2 per head after the norm: per head (Qwen3) or over all heads (OLMo-2)
+                dim = getattr(n, "weight", None).numel() if getattr(n, "weight", None) is not None else spec.head_dim
+                return _gain(n, dim, like).square().sum() * spec.head_dim / dim
+            q2, k2 = size2(a.q_norm, a.q_proj.weight), size2(a.k_norm, a.k_proj.weight)
         elif getattr(a, "q_proj", None) is not None and getattr(a, "k_proj", None) is not None and norm is not None:
-            g = _gain(norm, a.q_proj.weight.shape[1])
+            g = _gain(norm, a.q_proj.weight.shape[1], a.q_proj.weight)
             q2 = (a.q_proj.weight.float() * g).square().sum() / spec.num_heads
-            k2 = (a.k_proj.weight.float() * g).square().sum() / spec.num_kv_heads
+            k2 = (a.k_proj.weight.float() * g.to(a.k_proj.weight.device)).square().sum() / spec.num_kv_heads
         else: raise ValueError(f"`model` ({type(model).__name__}) layer {i} has no `q_proj`/`k_proj` after an `input_layernorm` "
                                "(fused QKV?): key_sensitivity cannot read it; pass per-layer `key_quantizer`s instead")
         out.append(math.sqrt(q2.item() * k2.item() / spec.head_dim))
