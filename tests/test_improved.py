@@ -31,16 +31,20 @@ EXE = shutil.which('nsnquant', path=str(Path(sys.executable).parent)) or shutil.
 
 @pytest.mark.skipif(EXE is None, reason='the `nsnquant` console script is not installed')
 def test_cli_eval_nsn_plus(tmp_path):
-    "`nsnquant eval --methods nsn+-2`: measured bits = packed bits + the 8 fp16 sink tokens."
+    "`nsnquant eval --methods nsn+-2,nsn+k-1`: measured bits = packed bits + the fp16 sink tokens (8 and 1), nsn+k-1's 2-bit keys counted per layer."
     out = tmp_path / 'r.json'
     e = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
-    r = subprocess.run([EXE, 'eval', '--methods', 'nsn-2,nsn+-2', '--data', 'pydoc', '--windows', '1', '--length', '128',
+    r = subprocess.run([EXE, 'eval', '--methods', 'nsn-2,nsn+-2,nsn+k-1', '--data', 'pydoc', '--windows', '1', '--length', '128',
                         '--no-progress', '--out', str(out)], capture_output=True, text=True, env=e, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     from nsnquant.baselines import bits_per_element
     assert res['results']['nsn-2']['pydoc']['kv_bits'] == bits_per_element('nsn-2', head_dim=64) == 2.3984375
     assert res['results']['nsn+-2']['pydoc']['kv_bits'] == bits_per_element('nsn+-2', head_dim=64) + 16 * 8 / 128
+    from nsnquant.models import load_config
+    packed = bits_per_element('nsn+k-1', load_config())                                  # 14 of 30 layers with 2-bit keys
+    assert packed == pytest.approx(bits_per_element('nsn+-1', head_dim=64) + 14 / 30 * 0.5, rel=1e-12)
+    assert res['results']['nsn+k-1']['pydoc']['kv_bits'] == pytest.approx(packed + 16 * 1 / 128, rel=1e-12)
 
 @pytest.mark.cuda
 def test_cuda_nsn_plus_generates():
