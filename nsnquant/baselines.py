@@ -331,7 +331,7 @@ def parse_method(method:str) -> dict:
             if kind == 'kivi': out['hadamard'] = 'h' in d
             if d.get('plus') == '+k' and out['bits'] != 1:
                 raise ValueError(f"`method`=`{method!r}`: nsn+k (2-bit keys in the most sensitive layers) has a 1-bit form only, 'nsn+k-1'")
-            if kind == 'nsn': out.update({**IMPROVED[out['bits']], **(KEY_UPGRADE if d['plus'] == '+k' else {})} if 'plus' in d else {})
+            if kind == 'nsn' and 'plus' in d: out.update(IMPROVED[out['bits']], **(KEY_UPGRADE if d['plus'] == '+k' else {}))
             if 'corpus' in d: out['corpus'] = d['corpus']
             return out
     raise ValueError(f"`method`=`{method!r}` is unknown; known: {', '.join(METHODS)}, 'identity', 'cq-<c>c<b>b[@corpus]'")

@@ -285,11 +285,11 @@ class NSNQuantCache(Cache):
             raise ValueError(f"model type `{spec.model_type}` {own}, which only its own attention function applies: use "
                              "attention='dequant' and quantized_prefill=False")
         quantizer_kwargs.setdefault('group', mean_group(spec.head_dim))
-        mk = lambda: NSNQuantizer(bits, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
+        mk = lambda b=bits: NSNQuantizer(b, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
         n = spec.num_layers
         kqs = _per_layer(key_quantizer, n, 'key_quantizer') or [mk()] * n
         self.key_upgraded = _upgraded_layers(model, spec, sliding_fp, window, block, bits, key_upgrade, key_quantizer)
-        for l in self.key_upgraded: kqs[l] = NSNQuantizer(2, spec.head_dim, block, randomized=randomized, seed=seed, **quantizer_kwargs)
+        for l in self.key_upgraded: kqs[l] = mk(2)
         vqs = _per_layer(value_quantizer, n, 'value_quantizer') or [mk()] * n
         if any(k.block != v.block for k, v in zip(kqs, vqs)): raise ValueError("`key_quantizer` and `value_quantizer` must use the same block size")
         src = model if model is not None else config

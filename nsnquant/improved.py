@@ -30,7 +30,6 @@ MATCHED = (('fp', 'fp', {}), ('nsn-1', 'nsn-1', {}), ('nsn+-1', 'nsn+-1', {}), (
 IMPROVED_METHODS = ('nsn+-1', 'nsn+k-1', 'nsn+-2')   # beyond the paper, each judged against its class's target
 TARGETS = {1: (1.5, 25.), 2: (2.5, 3.)}     # issue 16, per bit class: (most measured bits, most % perplexity over fp on held-out corpora)
 
-
 # %% ../nbs/10b_improved.ipynb #f2edecb5
 def compare_matched(model, tokenizer,
                     select:str, # the corpus the settings were chosen on

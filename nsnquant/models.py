@@ -356,6 +356,11 @@ def _gain(norm, dim:int, like:Tensor) -> Tensor: # the effective per-channel gai
     w = next(norm.parameters(), like)                                           # a norm without parameters has gain 1
     return norm(torch.ones(1, dim, dtype=w.dtype, device=w.device))[0].detach().float().to(like.device)   # RMSNorm(1) = its gain, Gemma's (1 + w) included
 
+def _size2(norm, like:Tensor, head_dim:int) -> Tensor: # E|x_h|^2 per head after a q/k norm: per head (Qwen3) or over all heads (OLMo-2)
+    w = getattr(norm, "weight", None)
+    dim = w.numel() if w is not None else head_dim
+    return _gain(norm, dim, like).square().sum() * head_dim / dim
+
 @torch.no_grad()
 def key_sensitivity(model, # a supported transformers causal LM (its weights are read; nothing runs on text)
                    ) -> list: # per layer: rms |q_h| |k_h| / sqrt(head_dim) for isotropic unit-variance inputs
@@ -364,10 +369,7 @@ def key_sensitivity(model, # a supported transformers causal LM (its weights are
     for i, layer in enumerate(model.model.layers):
         a, norm = getattr(layer, "self_attn", None), getattr(layer, "input_layernorm", None)
         if getattr(a, "q_norm", None) is not None and getattr(a, "k_norm", None) is not None:
-            def size2(n, like): # E|x_h|^2 per head after the norm: per head (Qwen3) or over all heads (OLMo-2)
-                dim = getattr(n, "weight", None).numel() if getattr(n, "weight", None) is not None else spec.head_dim
-                return _gain(n, dim, like).square().sum() * spec.head_dim / dim
-            q2, k2 = size2(a.q_norm, a.q_proj.weight), size2(a.k_norm, a.k_proj.weight)
+            q2, k2 = _size2(a.q_norm, a.q_proj.weight, spec.head_dim), _size2(a.k_norm, a.k_proj.weight, spec.head_dim)
         elif getattr(a, "q_proj", None) is not None and getattr(a, "k_proj", None) is not None and norm is not None:
             g = _gain(norm, a.q_proj.weight.shape[1], a.q_proj.weight)
             q2 = (a.q_proj.weight.float() * g).square().sum() / spec.num_heads

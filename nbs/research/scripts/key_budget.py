@@ -1,17 +1,14 @@
 """Issue 16 research: fp16 sink size against the number of 2-bit key layers (ranked by the weight-only proxy, `nsnquant.models.key_sensitivity`)
 at <= 1.5 bits, pydocs odd windows 1..15, with the lowest-ranked layers as a control; converted to ../key_budget_pydocs.csv."""
 import sys, json, torch
-from nsnquant.models import load_model, mean_group
+from nsnquant.models import load_model, mean_group, key_sensitivity
 from nsnquant.quantizer import NSNQuantizer
 from nsnquant.data import load_tokens, windows
 from nsnquant.eval import ppl_windows
 torch.set_num_threads(1)
 model, tok = load_model()
 L, D = model.config.num_hidden_layers, 64
-sig = []
-for layer in model.model.layers:
-    a, g = layer.self_attn, layer.input_layernorm.weight
-    sig.append((a.q_proj.weight * g).norm().item() * (a.k_proj.weight * g).norm().item())
+sig = key_sensitivity(model)   # as run: |W_q diag(g)| |W_k diag(g)|, the same ranking up to a constant factor
 order = sorted(range(L), key=lambda l: -sig[l])
 print('order', order)
 W = windows(load_tokens('pydocs', tok, 'eval', max_tokens=16 * 512), 512, 16)
