@@ -239,9 +239,12 @@ def _calling_config(depth:int=2):
     return None
 
 # %% ../nbs/05_cache.ipynb #18908444
-def packed_layers(spec:ModelSpec, sliding_fp:int=512, window:int=0, block:int=64) -> list:
+def packed_layers(spec:ModelSpec, sliding_fp:int=512, window:int=0,
+                  block:int|list=64, # tokens per packed block: one for all layers, or one per layer
+                 ) -> list:
     "The layers an `NSNQuantCache` packs: full attention, and sliding windows longer than `sliding_fp` and than `block + window`."
-    return [l for l, w in enumerate(spec.sliding_windows) if w is None or (w > sliding_fp and w >= block + window)]
+    blocks = block if isinstance(block, (list, tuple)) else [block] * len(spec.sliding_windows)
+    return [l for l, (w, b) in enumerate(zip(spec.sliding_windows, blocks)) if w is None or (w > sliding_fp and w >= b + window)]
 
 def _upgraded_layers(model, spec:ModelSpec, sliding_fp:int, window:int, block:int, bits:int, key_upgrade, key_quantizer) -> list:
     "The layers whose keys `key_upgrade` stores at 2 bits: the packed layers of highest `key_sensitivity`, round(fraction x their number)."
@@ -298,9 +301,9 @@ class NSNQuantCache(Cache):
         self.binding = model_binding(config, spec)
         self.quantized_prefill, self.attention = quantized_prefill, attention
         if (quantized_prefill or attention == 'fused') and model is not None: use_nsnquant_attention(model)
-        layers = []
-        for kq, vq, t, w, rotated in zip(kqs, vqs, spec.layer_types, spec.sliding_windows, spec.rope_layers):
-            if w is not None and (w <= sliding_fp or w < kq.block + window): layers.append(WindowLayer(w)); continue
+        layers, packed = [], set(packed_layers(spec, sliding_fp, window, [k.block for k in kqs]))
+        for l, (kq, vq, t, w, rotated) in enumerate(zip(kqs, vqs, spec.layer_types, spec.sliding_windows, spec.rope_layers)):
+            if l not in packed: layers.append(WindowLayer(w)); continue
             r = ropes[t] if spec.pre_rope and rotated else None                      # None: keys quantized as they arrive
             layers.append(NSNQuantLayer(kq, vq, None if r is None else r.canonical, 0 if w else sink, window, quantized_prefill, attention,
                                         spec.num_kv_heads, spec.head_dim, perm=None if r is None else r.perm, sliding_window=w,
