@@ -138,15 +138,16 @@ def batched_nearest(x:Tensor, # [P, N, c] vectors of P independent problems
 def cq_assign(x:Tensor, # [..., H, T, G*c] head vectors
               cb:Tensor, # [H, G, K, c] centroids per head and channel group
              ) -> Tensor: # [..., H, T, G] int64
-    "Index of the nearest centroid of every group of `c` channels."
+    """Index of the nearest centroid of every group of `c` channels. The leading dims (batch rows, a store's blocks) join the token
+    axis, so each (head, group) is one problem over all its vectors and the centroids are never copied per row or block."""
     H, G, K, c = cb.shape
     if x.ndim < 3 or x.shape[-3] != H or x.shape[-1] != G * c:
         raise ValueError(f"`x` of shape `{tuple(x.shape)}` does not match centroids for {H} heads x {G} groups of {c} channels")
     lead, T = x.shape[:-3], x.shape[-2]
-    xg = x.float().reshape(-1, H, T, G, c).permute(0, 1, 3, 2, 4)         # [B, H, G, T, c]
-    B = xg.shape[0]
-    idx = batched_nearest(xg.reshape(B * H * G, T, c), cb.float().reshape(1, H * G, K, c).expand(B, -1, -1, -1).reshape(-1, K, c))
-    return idx.view(B, H, G, T).transpose(-1, -2).reshape(*lead, H, T, G)
+    xg = x.float().reshape(-1, H, T, G, c).permute(1, 3, 0, 2, 4)         # [H, G, B, T, c]
+    B = xg.shape[2]
+    idx = batched_nearest(xg.reshape(H * G, B * T, c), cb.float().reshape(H * G, K, c))
+    return idx.view(H, G, B, T).permute(2, 0, 3, 1).reshape(*lead, H, T, G)
 
 # %% ../nbs/07_baselines.ipynb #dedfe237
 class CQQuantizer:

@@ -19,9 +19,9 @@ from .data import load_tokens, windows
 from .models import load_model, load_tokenizer, load_config, check_supported
 
 # %% auto #0
-__all__ = ['TABLE2_METHODS', 'kv_bits', 'dist_env', 'dist_device', 'init_distributed', 'rank_world', 'rank0_first', 'shard_map',
-           'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results', 'failures',
-           'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
+__all__ = ['TABLE2_METHODS', 'SHIFT_PAIRS', 'kv_bits', 'dist_env', 'dist_device', 'init_distributed', 'rank_world', 'rank0_first',
+           'shard_map', 'ppl_windows', 'ppl_decode', 'evaluate', 'results_table', 'save_results', 'load_results',
+           'failures', 'cmd_eval', 'distribution_shift', 'plot_distribution_shift', 'ppl_rows', 'plot_ppl_bits',
            'compute_ppl_table', 'render_ppl_table', 'describe_ppl_table', 'compute_distribution_shift',
            'render_distribution_shift', 'describe_distribution_shift']
 
@@ -337,7 +337,7 @@ def plot_distribution_shift(rows:list, # from `distribution_shift`
     wd = 0.8 / len(series)
     for j, (m, cal) in enumerate(series):
         rs = {r['evaluated_on']: r for r in rows if (r['method'], r['calibrated_on']) == (m, cal)}
-        name = m.replace('cq-', 'CQ-').replace('nsn-', 'NSNQuant-').replace('nsn+-', 'NSNQuant+-')
+        name = method_label(m).replace('nsn+', 'NSNQuant+')
         label = f"{name} calibrated on {cal}" if cal else (name if m == 'fp' else f"{name} (no calibration)")
         for i, ev in enumerate(evs):
             b = ax.bar(i + (j - (len(series) - 1) / 2) * wd, rs[ev]['ppl'], wd, color=f"C{j}", label=label if i == 0 else None,
@@ -354,7 +354,7 @@ def plot_distribution_shift(rows:list, # from `distribution_shift`
 # %% ../nbs/09_eval.ipynb #d6389ed2
 from .report import item, write_table, write_figure, model_for
 
-TABLE2_METHODS = ('fp', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'nsn+-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1', 'nsn+-1')   # nsn+: beyond the paper (10b_improved)
+TABLE2_METHODS = ('fp', 'kivi-2', 'kivi-h-2', 'cq-4c9b', 'nsn-2', 'nsn+-2', 'kivi-1', 'kivi-h-1', 'cq-8c10b', 'nsn-1', 'nsn+-1', 'nsn+k-1')   # nsn+: beyond the paper (10b_improved)
 
 def ppl_rows(results:dict) -> list: # one row per method: method, bits_per_element, kv_bits, then `<dataset>_ppl` per dataset
     """The rows of Table 2 from `evaluate` results (perplexity `None` where a method failed; its error is kept).
@@ -377,7 +377,7 @@ def plot_ppl_bits(rows:list, # from `ppl_rows`
     "Perplexity against measured bits per element, one panel per dataset: a line per method family, full precision dashed."
     import matplotlib.pyplot as plt, matplotlib.ticker as ticker
     ds = [k[:-4] for k in rows[0] if k.endswith('_ppl')]
-    fig, axs = plt.subplots(1, len(ds), figsize=(4.6 * len(ds), 3.6), squeeze=False)
+    fig, axs = plt.subplots(1, len(ds), figsize=(5.6 * len(ds), 3.6), squeeze=False)
     fam = lambda m: m.rsplit('-', 1)[0] if m[-1].isdigit() else m.split('-')[0]
     for ax, d in zip(axs[0], ds):
         fp = next((float(r[f'{d}_ppl']) for r in rows if r['method'] == fp_name and r.get(f'{d}_ppl')), None)
@@ -395,15 +395,19 @@ def plot_ppl_bits(rows:list, # from `ppl_rows`
             g = next((g for g in groups if abs(g[0] - x) < .06 and abs(math.log(g[1] / y)) < .06), None)
             if g: g[2].append(name)
             else: groups.append([x, y, [name]])
+        right = max((g[0] for g in groups), default=0) - .8                   # labels of the rightmost points go to their left
+        placed = []                                           # a label near one already placed goes below its point
         for x, y, names in groups:
-            ax.annotate('\n'.join(names), (x, y), fontsize=6.5, xytext=(5, -3 if y >= top else 3), textcoords='offset points', va='top' if y >= top else 'bottom')
+            below = y >= top or any(abs(px - x) < .3 and abs(math.log(py / y)) < .08 for px, py in placed); placed.append((x, y))
+            ax.annotate('\n'.join(names), (x, y), fontsize=6.5, xytext=(-5 if x > right else 5, -5 if below else 3), textcoords='offset points',
+                        va='top' if below else 'bottom', ha='right' if x > right else 'left')
         if fp: ax.axhline(fp, color='k', ls='--', lw=1, label=f'{fp_name} ({fp:.2f})')
-        ax.set_yscale('log'); ax.set_ylim(lo / 1.08, top * 1.15)
+        ax.set_yscale('log'); ax.set_ylim(lo / 1.2, top * 1.15)
         ax.yaxis.set_major_formatter(ticker.FormatStrFormatter('%g')); ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter('%g'))
         ax.tick_params(axis='y', which='minor', labelsize=7)
         if pts: ax.set_xlim(min(p[0] for p in pts) - .15, max(p[0] for p in pts) + .55)   # room for the labels
         ax.set_xlabel('bits per K/V element (measured)'); ax.set_ylabel('perplexity'); ax.set_title(d, fontsize=9)
-        ax.legend(fontsize=7, loc='upper right')
+        ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0)   # outside: the labels keep the panel
     fig.tight_layout()
     return fig
 
@@ -437,27 +441,28 @@ def describe_ppl_table(res):
 
 
 # %% ../nbs/09_eval.ipynb #a6be6b1f
+SHIFT_PAIRS = (('cq-8c10b', ('nsn-1', 'nsn+-1', 'nsn+k-1')), ('cq-4c9b', ('nsn-2', 'nsn+-2')))  # Fig. 1a's panels: CQ and, beside it, the paper's
+                                                                               # method then the improved variants (10b_improved)
 @item('fig1a_distribution_shift', 'CQ calibrated on one corpus and evaluated on both, against calibration-free NSNQuant, at 1 bit (left) and 2 bits (right) (Fig. 1a)', order=10,
       paper='Fig. 1a: CQ calibrated on one dataset loses perplexity on another, while NSNQuant, trained only on synthetic N(0,1) data, needs no calibration set.')
 def compute_distribution_shift(cfg):
     model, tok = model_for(cfg)
     a, b = cfg['data'][:2]
     w = cfg.get('shift_windows', cfg['windows'])                      # the same windows as Table 2, so the two agree
-    return dict(rows=[r for cq, b_ in (('cq-8c10b', 1), ('cq-4c9b', 2))            # the paper's method and, beside it, nsn+ (10b_improved)
-                      for r in distribution_shift(model, a, b, cq=cq, nsn=[f'nsn-{b_}', f'nsn+-{b_}'], windows=w, length=cfg['length'],
-                                                  tokenizer=tok, fp=b_ == 1)],
+    return dict(rows=[r for j, (cq, nsn) in enumerate(SHIFT_PAIRS)
+                      for r in distribution_shift(model, a, b, cq=cq, nsn=list(nsn), windows=w, length=cfg['length'], tokenizer=tok, fp=j == 0)],
                 windows=w, length=cfg['length'])
 
 @compute_distribution_shift.renderer
 def render_distribution_shift(res, out):
     import matplotlib.pyplot as plt
     fp = [r for r in res['rows'] if r['method'] == 'fp']
-    fig, axs = plt.subplots(1, 2, figsize=(11, 3.8))
-    for ax, (cq, nsn) in zip(axs, (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2'))):
-        rs = fp + [r for r in res['rows'] if r['method'] in (cq, nsn, nsn.replace('nsn-', 'nsn+-'))]
-        b = {r['method']: r['bits'] for r in rs}
-        plot_distribution_shift(rs, f"{method_label(cq)} ({b[cq]:.2f} bits) vs {method_label(nsn)} ({b[nsn]:.2f} bits)" +
-                                (f" and {method_label(nsn.replace('nsn-', 'nsn+-'))}" if nsn.replace('nsn-', 'nsn+-') in b else '') + '; hatched: out of distribution', ax)
+    fig, axs = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, (cq, nsn) in zip(axs, SHIFT_PAIRS):
+        rs = fp + [r for r in res['rows'] if r['method'] in (cq,) + nsn]
+        b = {r['method']: r['kv_bits'] for r in rs}
+        plot_distribution_shift(rs, f"{method_label(cq)} vs " + ', '.join(f"{method_label(m)}" for m in nsn if m in b) + '\n(measured bits: '
+                                + ', '.join(f"{b[m]:.2f}" for m in (cq,) + nsn if m in b) + '); hatched: out of distribution', ax)
     return write_table(res['rows'], out, 'fig1a_distribution_shift') + write_figure(fig, out, 'fig1a_distribution_shift')
 
 @compute_distribution_shift.describer
@@ -465,10 +470,10 @@ def describe_distribution_shift(res):
     rows, t = res['rows'], [f"{res.get('windows', 4)} windows of {res.get('length', 512)} tokens per corpus (protocol 1)."]
     ppl = lambda m, cal, ev: next(r['ppl'] for r in rows if r['method'] == m and r['calibrated_on'] == cal and r['evaluated_on'] == ev)
     evs = list(dict.fromkeys(r['evaluated_on'] for r in rows))
-    for cq, nsn in (('cq-8c10b', 'nsn-1'), ('cq-4c9b', 'nsn-2')):
+    for cq, nsn in SHIFT_PAIRS:
         shift = [f"calibrated on {a}, {ppl(cq, a, a):.2f} on {a} and {ppl(cq, a, b):.2f} on {b} ({100 * (ppl(cq, a, b) / ppl(cq, b, b) - 1):+.1f}% against CQ calibrated on {b})"
                  for a, b in (evs, evs[::-1])]
         t.append(f"{method_label(cq)}: " + '; '.join(shift) + '. ' + '; '.join(f"{method_label(m)}, never calibrated: " + ', '.join(f"{ppl(m, None, e):.2f} on {e}" for e in evs)
-                                                               for m in (nsn, nsn.replace('nsn-', 'nsn+-')) if any(r['method'] == m for r in rows)) + '.')
+                                                               for m in nsn if any(r['method'] == m for r in rows)) + '.')
     return ' '.join(t)
 
